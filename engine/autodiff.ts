@@ -1,0 +1,315 @@
+/**
+ * The autodiff drivers. A transformation traces its function once (every op records a graph
+ * node), then walks that graph: backwards with each primitive's VJP rule (reverse mode) or
+ * forwards with its JVP rule (forward mode). Rules are written with ops, so the walks are traced
+ * again by any enclosing transformation: grad of grad, jvp of grad (Hessian-vector products) and
+ * grad through a JVP (training the linearized model) all work.
+ *
+ * Tensor ids grow with creation order, so sorting the relevant nodes by id is a topological order.
+ */
+import { dispose, tidy, collectDisposables, type Disposable, track } from './memory.ts';
+import { broadcastTo, identity, onesLike, sumToShape, add, zerosLike } from './ops.ts';
+import { formatShape, shapesEqual } from './shape.ts';
+import { peekNextTensorId, Tensor } from './tensor.ts';
+import { beginTrace, releaseTrace, stopRecording, type Trace } from './trace.ts';
+import { flatten } from './tree.ts';
+
+/** A traced call: the trace, the fresh input variables it differentiates, and the outputs. */
+interface Traced {
+  trace: Trace;
+  inputs: Tensor[];
+  out: unknown;
+  outLeaves: Tensor[];
+}
+
+/**
+ * Calls f under a new trace. Arguments listed in `argnums` are wrapped leaf by leaf in identity
+ * nodes, so this trace's variables are distinct from any enclosing trace's (no perturbation
+ * confusion) while still connected to them.
+ */
+function traceCall(op: string, f: (...args: any[]) => unknown, args: readonly unknown[], argnums: readonly number[]): Traced {
+  const trace = beginTrace(peekNextTensorId());
+  let inputs: Tensor[] = [];
+  let out: unknown;
+  try {
+    const callArgs = [...args];
+    for (const i of argnums) {
+      if (i < 0 || i >= args.length) throw new Error(`${op}: argnum ${i} is out of range for ${args.length} arguments`);
+      const flat = flatten(args[i]);
+      const wrapped = flat.leaves.map(identity);
+      inputs = inputs.concat(wrapped);
+      callArgs[i] = flat.unflatten(wrapped);
+    }
+    out = f(...callArgs);
+  } finally {
+    stopRecording(trace, peekNextTensorId());
+  }
+  if (out instanceof Promise) {
+    finish(trace, []);
+    throw new Error(`${op}: the function must be synchronous (it returned a Promise); ops only enqueue, so no await is needed inside`);
+  }
+  return { trace, inputs, out, outLeaves: flatten(out).leaves };
+}
+
+/** Frees what the trace created except `keepers`, and drops graph nodes no transformation needs. */
+function finish(trace: Trace, keepers: unknown): void {
+  const keep = new Set<Disposable>();
+  collectDisposables(keepers, keep);
+  for (const t of trace.pinned) if (!keep.has(t)) t.dispose();
+  releaseTrace(trace);
+}
+
+/** The nodes of this trace on a path from `inputs` to `outputs`, in topological order. */
+function relevantNodes(trace: Trace, inputs: readonly Tensor[], outputs: readonly Tensor[]): { order: Tensor[]; relevant: Set<number> } {
+  const inputIds = new Set(inputs.map((x) => x.id));
+  const relevant = new Set<number>();
+  const visited = new Set<number>();
+  const order: Tensor[] = [];
+  // Iterative post-order DFS: deep graphs must not overflow the call stack.
+  const stack: [Tensor, number][] = outputs.map((o) => [o, 0]);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1];
+    const [t, next] = top;
+    if (next === 0) {
+      if (visited.has(t.id)) {
+        stack.pop();
+        continue;
+      }
+      visited.add(t.id);
+      if (inputIds.has(t.id)) {
+        relevant.add(t.id);
+        order.push(t);
+        stack.pop();
+        continue;
+      }
+      if (t.node === null || !trace.owns(t)) {
+        stack.pop();
+        continue;
+      }
+    }
+    const ins = t.node!.inputs;
+    if (next < ins.length) {
+      top[1] = next + 1;
+      if (!visited.has(ins[next].id)) stack.push([ins[next], 0]);
+      continue;
+    }
+    stack.pop();
+    if (ins.some((x) => relevant.has(x.id))) {
+      relevant.add(t.id);
+      order.push(t);
+    }
+  }
+  order.sort((a, b) => a.id - b.id);
+  return { order, relevant };
+}
+
+function accumulate(map: Map<number, Tensor>, x: Tensor, value: Tensor): void {
+  const prev = map.get(x.id);
+  map.set(x.id, prev === undefined ? value : add(prev, value));
+}
+
+/** Reverse walk: cotangents of `inputs` given cotangents of `outputs` (null = no path). */
+function backward(trace: Trace, inputs: readonly Tensor[], outputs: readonly Tensor[], cotangents: readonly Tensor[]): (Tensor | null)[] {
+  const { order, relevant } = relevantNodes(trace, inputs, outputs);
+  const inputIds = new Set(inputs.map((x) => x.id));
+  const cts = new Map<number, Tensor>();
+  outputs.forEach((o, i) => {
+    if (relevant.has(o.id)) accumulate(cts, o, cotangents[i]);
+  });
+  for (let i = order.length - 1; i >= 0; i--) {
+    const t = order[i];
+    if (inputIds.has(t.id)) continue;
+    const ct = cts.get(t.id);
+    if (ct === undefined) continue;
+    const node = t.node!;
+    const needed = node.inputs.map((x) => relevant.has(x.id));
+    const grads = node.primitive.vjp(ct, node.inputs, node.params, t, needed);
+    node.inputs.forEach((x, j) => {
+      const g = grads[j];
+      if (!needed[j] || g === null || g === undefined) return;
+      const fitted = shapesEqual(g.shape, x.shape) ? g : sumToShape(g, x.shape);
+      if (!shapesEqual(fitted.shape, x.shape) || fitted.dtype !== x.dtype) {
+        throw new Error(`vjp rule of ${node.primitive.name} returned ${fitted.dtype}${formatShape(fitted.shape)} for an input ${x.dtype}${formatShape(x.shape)}`);
+      }
+      accumulate(cts, x, fitted);
+    });
+  }
+  return inputs.map((x) => cts.get(x.id) ?? null);
+}
+
+/** Forward walk: tangents of `outputs` given tangents of `inputs` (null = symbolic zero). */
+function forward(trace: Trace, inputs: readonly Tensor[], tangents: readonly (Tensor | null)[], outputs: readonly Tensor[]): (Tensor | null)[] {
+  const { order } = relevantNodes(trace, inputs, outputs);
+  const inputIds = new Set(inputs.map((x) => x.id));
+  const tans = new Map<number, Tensor>();
+  inputs.forEach((x, i) => {
+    const t = tangents[i];
+    if (t !== null) tans.set(x.id, t);
+  });
+  for (const t of order) {
+    if (inputIds.has(t.id)) continue;
+    const node = t.node!;
+    const ts = node.inputs.map((x) => tans.get(x.id) ?? null);
+    if (ts.every((v) => v === null)) continue;
+    const out = node.primitive.jvp(node.inputs, ts, node.params, t);
+    if (out === null) continue;
+    tans.set(t.id, shapesEqual(out.shape, t.shape) ? out : broadcastTo(out, t.shape));
+  }
+  return outputs.map((o) => tans.get(o.id) ?? null);
+}
+
+function checkLike(op: string, what: string, given: Tensor, like: Tensor): void {
+  if (!(given instanceof Tensor)) throw new Error(`${op}: ${what} must be a tensor, got ${typeof given}`);
+  if (!shapesEqual(given.shape, like.shape) || given.dtype !== like.dtype) {
+    throw new Error(`${op}: ${what} is ${given.dtype}${formatShape(given.shape)} but must match ${like.dtype}${formatShape(like.shape)}`);
+  }
+}
+
+export type VjpFn = ((cotangent: unknown) => unknown[]) & { dispose(): void };
+
+/**
+ * Reverse mode: evaluates f at the primals and returns its output and a function mapping an
+ * output cotangent (same tree structure) to one cotangent tree per primal.
+ * The traced graph lives until `vjpFn.dispose()` or until the enclosing tidy closes.
+ * @example const [y, back] = vjp((x) => mul(x, x), x); const [dx] = back(onesLike(y));
+ */
+export function vjp(f: (...args: any[]) => unknown, ...primals: unknown[]): [any, VjpFn] {
+  const argnums = primals.map((_, i) => i);
+  const { trace, inputs, out, outLeaves } = traceCall('vjp', f, primals, argnums);
+  const inputFlats = primals.map(flatten);
+  const outFlat = flatten(out);
+  const vjpFn = ((cotangent: unknown) => {
+    if (trace.released) throw new Error('vjp: this vjp function was disposed');
+    const ctLeaves = flatten(cotangent).leaves;
+    if (ctLeaves.length !== outLeaves.length) {
+      throw new Error(`vjp: the cotangent has ${ctLeaves.length} tensors but the output has ${outLeaves.length}`);
+    }
+    ctLeaves.forEach((c, i) => checkLike('vjp', `cotangent ${i}`, c, outLeaves[i]));
+    return tidy(() => {
+      const grads = backward(trace, inputs, outLeaves, ctLeaves);
+      const filled = grads.map((g, i) => g ?? zerosLike(inputs[i]));
+      let offset = 0;
+      return inputFlats.map((fl) => {
+        const part = filled.slice(offset, offset + fl.leaves.length);
+        offset += fl.leaves.length;
+        return fl.unflatten(part);
+      });
+    });
+  }) as VjpFn;
+  vjpFn.dispose = () => finish(trace, outFlat.leaves);
+  track({ dispose: vjpFn.dispose });
+  return [out, vjpFn];
+}
+
+export interface GradOptions {
+  /** Which positional arguments to differentiate (default 0); an array gives a tuple of gradients. */
+  argnums?: number | readonly number[];
+  /** f returns [scalar, aux]; aux is passed through untouched. */
+  hasAux?: boolean;
+}
+
+/**
+ * Returns a function computing [value, gradient] of a scalar-valued f.
+ * @example const [loss, g] = valueAndGrad((p) => sum(square(p.w)))({ w });
+ */
+export function valueAndGrad(f: (...args: any[]) => unknown, opts: GradOptions = {}): (...args: any[]) => [any, any] {
+  const argnums = opts.argnums === undefined ? [0] : typeof opts.argnums === 'number' ? [opts.argnums] : [...opts.argnums];
+  return (...args: unknown[]) => {
+    const traced = traceCall('grad', f, args, argnums);
+    const { trace, inputs } = traced;
+    let value: unknown;
+    let aux: unknown;
+    let grads: unknown;
+    try {
+      if (opts.hasAux) {
+        if (!Array.isArray(traced.out) || traced.out.length !== 2) throw new Error('grad: with hasAux the function must return [scalar, aux]');
+        [value, aux] = traced.out;
+      } else value = traced.out;
+      if (!(value instanceof Tensor) || value.size !== 1) {
+        const what = value instanceof Tensor ? `a tensor of shape ${formatShape(value.shape)}` : typeof value;
+        throw new Error(`grad: the function must return a scalar (size-1) tensor, got ${what}; use vjp for other outputs`);
+      }
+      const scalarOut = value;
+      grads = tidy(() => {
+        const gs = backward(trace, inputs, [scalarOut], [onesLike(scalarOut)]).map((g, i) => g ?? zerosLike(inputs[i]));
+        let offset = 0;
+        const trees = argnums.map((i) => {
+          const fl = flatten(args[i]);
+          const part = gs.slice(offset, offset + fl.leaves.length);
+          offset += fl.leaves.length;
+          return fl.unflatten(part);
+        });
+        return typeof opts.argnums === 'object' ? trees : trees[0];
+      });
+    } finally {
+      finish(trace, [value, aux]);
+    }
+    return [opts.hasAux ? [value, aux] : value, grads];
+  };
+}
+
+/** Gradient of a scalar-valued f w.r.t. its first argument (or `argnums`). */
+export function grad(f: (...args: any[]) => unknown, opts: GradOptions = {}): (...args: any[]) => any {
+  const vg = valueAndGrad(f, opts);
+  return (...args: unknown[]) => {
+    const [value, g] = vg(...args);
+    dispose(opts.hasAux ? value[0] : value);
+    return opts.hasAux ? [g, value[1]] : g;
+  };
+}
+
+/**
+ * Forward mode: returns [f(primals), J(primals) tangents]. primals and tangents are arrays with
+ * one tree per argument of f; a tangent leaf may be null (a symbolic zero that costs nothing).
+ * @example const [y, dy] = jvp((x) => tanh(x), [x], [v]);
+ */
+export function jvp(f: (...args: any[]) => unknown, primals: readonly unknown[], tangents: readonly unknown[]): [any, any] {
+  if (!Array.isArray(primals) || !Array.isArray(tangents) || primals.length !== tangents.length) {
+    throw new Error('jvp: primals and tangents must be arrays with one entry per argument of f');
+  }
+  const tangentLeaves: (Tensor | null)[] = [];
+  primals.forEach((p, i) => {
+    const pl = flatten(p).leaves;
+    const tl = flattenTangents(tangents[i], p, `argument ${i}`);
+    tl.forEach((t, j) => {
+      if (t !== null) checkLike('jvp', `tangent of argument ${i} leaf ${j}`, t, pl[j]);
+    });
+    tangentLeaves.push(...tl);
+  });
+  const traced = traceCall('jvp', f, primals, primals.map((_, i) => i));
+  const { trace, inputs, out, outLeaves } = traced;
+  let tangentOut: unknown;
+  try {
+    tangentOut = tidy(() => {
+      const ts = forward(trace, inputs, tangentLeaves, outLeaves);
+      return flatten(out).unflatten(ts.map((t, i) => t ?? zerosLike(outLeaves[i])));
+    });
+  } finally {
+    finish(trace, out);
+  }
+  return [out, tangentOut];
+}
+
+/** Flattens a tangent tree alongside its primal tree; a tangent leaf (or subtree) may be null, a symbolic zero. */
+function flattenTangents(tangent: unknown, primal: unknown, where: string): (Tensor | null)[] {
+  const out: (Tensor | null)[] = [];
+  const walk = (t: unknown, p: unknown, path: string): void => {
+    if (p instanceof Tensor) {
+      if (t === null || t === undefined) out.push(null);
+      else if (t instanceof Tensor) out.push(t);
+      else throw new Error(`jvp: tangent at ${path} must be a tensor or null, got ${typeof t}`);
+    } else if (Array.isArray(p)) {
+      if (t === null || t === undefined) return p.forEach((q, i) => walk(null, q, `${path}[${i}]`));
+      if (!Array.isArray(t) || t.length !== p.length) throw new Error(`jvp: tangent at ${path} must be an array of length ${p.length}`);
+      p.forEach((q, i) => walk(t[i], q, `${path}[${i}]`));
+    } else if (p !== null && typeof p === 'object') {
+      const keys = Object.keys(p).sort();
+      if (t !== null && t !== undefined && (typeof t !== 'object' || Object.keys(t).sort().join() !== keys.join())) {
+        throw new Error(`jvp: tangent at ${path} must have the keys {${keys.join(', ')}}`);
+      }
+      for (const k of keys) walk(t == null ? null : (t as Record<string, unknown>)[k], (p as Record<string, unknown>)[k], `${path}.${k}`);
+    }
+  };
+  walk(tangent, primal, where);
+  return out;
+}

@@ -1,0 +1,18 @@
+/** The engine's public surface: tensors, ops, composites, autodiff, memory, PRNG, backends. */
+import { registerBackend } from './backend-registry.ts';
+import { CpuBackend } from '../kernels/cpu/backend.ts';
+
+const cpu = new CpuBackend();
+registerBackend('cpu', async () => cpu, cpu);
+
+export * from './ops.ts';
+export * from './nn.ts';
+export { grad, valueAndGrad, vjp, jvp, type GradOptions, type VjpFn } from './autodiff.ts';
+export { tidy, dispose } from './memory.ts';
+export { Tensor, keep, liveTensorCount } from './tensor.ts';
+export { flatten, treeMap, treeZip, treeLeaves } from './tree.ts';
+export { key, split, foldIn, normal, uniform, randomBits, type Key } from './random.ts';
+export { getBackend, setBackend, useBackend, initBackend, registerBackend, backendInstance } from './backend-registry.ts';
+export type { Backend, BackendName } from './backend.ts';
+export type { DType, TypedArray } from './dtype.ts';
+export type { ConvParams } from './conv-params.ts';

@@ -1,0 +1,90 @@
+/** Shape arithmetic shared by the ops layer, the autodiff driver and the kernels. */
+export type Shape = readonly number[];
+
+export function sizeOf(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** Row-major (C-order) strides. */
+export function stridesOf(shape: Shape): number[] {
+  const strides = new Array<number>(shape.length);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    strides[i] = s;
+    s *= shape[i];
+  }
+  return strides;
+}
+
+export function shapesEqual(a: Shape, b: Shape): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export function formatShape(shape: Shape): string {
+  return `[${shape.join(',')}]`;
+}
+
+export function checkShape(op: string, shape: Shape): void {
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) throw new Error(`${op}: invalid shape ${formatShape(shape)}: dimensions must be non-negative integers`);
+  }
+}
+
+/** NumPy broadcasting; throws naming the op and both shapes when they do not broadcast. */
+export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
+  const rank = Math.max(a.length, b.length);
+  const out = new Array<number>(rank);
+  for (let i = 0; i < rank; i++) {
+    const da = i < rank - a.length ? 1 : a[i - (rank - a.length)];
+    const db = i < rank - b.length ? 1 : b[i - (rank - b.length)];
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new Error(`${op}: shapes ${formatShape(a)} and ${formatShape(b)} do not broadcast`);
+    }
+    out[i] = da === 1 ? db : da;
+  }
+  return out;
+}
+
+/**
+ * Strides for reading an array of `shape` as if it were broadcast to `target`:
+ * broadcast axes get stride 0. Used by every backend so broadcasting never copies.
+ */
+export function broadcastStrides(shape: Shape, target: Shape): number[] {
+  const own = stridesOf(shape);
+  const offset = target.length - shape.length;
+  const out = new Array<number>(target.length).fill(0);
+  for (let i = 0; i < shape.length; i++) out[i + offset] = shape[i] === 1 ? 0 : own[i];
+  return out;
+}
+
+/** Normalizes possibly-negative axes; throws on out-of-range or repeated axes. */
+export function normalizeAxes(op: string, axes: number | readonly number[] | undefined, rank: number, shape?: Shape): number[] {
+  if (axes === undefined) return Array.from({ length: rank }, (_, i) => i);
+  const list = typeof axes === 'number' ? [axes] : [...axes];
+  const seen = new Set<number>();
+  const out: number[] = [];
+  for (const a of list) {
+    if (!Number.isInteger(a) || a < -rank || a >= rank) {
+      throw new Error(`${op}: axis ${a} is out of range for shape ${formatShape(shape ?? new Array(rank).fill('?') as number[])} (rank ${rank})`);
+    }
+    const n = a < 0 ? a + rank : a;
+    if (seen.has(n)) throw new Error(`${op}: axis ${a} repeated in [${list.join(',')}]`);
+    seen.add(n);
+    out.push(n);
+  }
+  return out.sort((x, y) => x - y);
+}
+
+/** The axes along which `shape` was broadcast to reach `target` (leading new axes and size-1 axes). */
+export function broadcastAxes(shape: Shape, target: Shape): number[] {
+  const offset = target.length - shape.length;
+  const axes: number[] = [];
+  for (let i = 0; i < target.length; i++) {
+    if (i < offset || (shape[i - offset] === 1 && target[i] !== 1)) axes.push(i);
+  }
+  return axes;
+}

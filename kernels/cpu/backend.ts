@@ -1,0 +1,67 @@
+/** The CPU backend: storage is a contiguous typed array; kernels are the reference specification. */
+import type { Backend, KernelInput } from '../../engine/backend.ts';
+import { allocate, type DType, type TypedArray } from '../../engine/dtype.ts';
+import type { ConvParams } from '../../engine/conv-params.ts';
+import type { Shape } from '../../engine/shape.ts';
+import { conv2d } from './conv.ts';
+import { binaryKernels, cast, share, unaryKernels, where, type CpuKernel } from './elementwise.ts';
+import { matmul } from './matmul.ts';
+import { movementKernels } from './movement.ts';
+import { reduceKernels } from './reduce.ts';
+
+const convKernel: CpuKernel = ([x, w], p: ConvParams, outShape, dtype) => {
+  const out = allocate(dtype, outShape.reduce((s, d) => s * d, 1));
+  conv2d(x.storage, x.shape as [number, number, number, number], w.storage, w.shape as [number, number, number, number], p, out);
+  return out;
+};
+
+export const cpuKernels: Record<string, CpuKernel> = {
+  ...unaryKernels,
+  ...binaryKernels,
+  ...reduceKernels,
+  ...movementKernels,
+  where,
+  cast,
+  identity: share,
+  stopGradient: share,
+  matmul,
+  conv2d: convKernel,
+};
+
+export class CpuBackend implements Backend<TypedArray> {
+  readonly name = 'cpu' as const;
+  private live = 0;
+
+  supportsDType(_dtype: DType): boolean {
+    return true;
+  }
+
+  upload(values: TypedArray): TypedArray {
+    this.live++;
+    return values;
+  }
+
+  run(op: string, inputs: readonly KernelInput<TypedArray>[], params: unknown, outShape: Shape, outDType: DType): TypedArray {
+    const kernel = cpuKernels[op];
+    if (!kernel) throw new Error(`${op}: no CPU kernel is registered for this primitive`);
+    this.live++;
+    return kernel(inputs, params, outShape, outDType);
+  }
+
+  async read(storage: TypedArray): Promise<TypedArray> {
+    return storage.slice();
+  }
+
+  readSync(storage: TypedArray): TypedArray {
+    return storage.slice();
+  }
+
+  release(_storage: TypedArray): void {
+    this.live--;
+  }
+
+  liveCount(): number {
+    return this.live;
+  }
+}
+

@@ -1,0 +1,55 @@
+/** CPU movement kernels: every one is a strided ndarray view of the input or of the output, plus one assign. */
+import ops from 'ndarray-ops';
+import type { PadParams, SliceParams } from '../../engine/primitives/movement.ts';
+import { stridesOf } from '../../engine/shape.ts';
+import type { CpuKernel } from './elementwise.ts';
+import { broadcastView, materialize, output, view } from './views.ts';
+
+export const movementKernels: Record<string, CpuKernel> = {
+  reshape: ([a]) => a.storage,
+
+  transpose: ([a], { perm }: { perm: number[] }, outShape, dtype) => {
+    const strides = stridesOf(a.shape);
+    return materialize(view(a.storage, outShape, perm.map((p) => strides[p])), outShape, dtype);
+  },
+
+  broadcastTo: ([a], _p, outShape, dtype) => materialize(broadcastView(a.storage, a.shape, outShape), outShape, dtype),
+
+  slice: ([a], { begin, strides: steps }: SliceParams, outShape, dtype) => {
+    const strides = stridesOf(a.shape);
+    const offset = begin.reduce((o, b, i) => o + b * strides[i], 0);
+    return materialize(view(a.storage, outShape, strides.map((s, i) => s * steps[i]), offset), outShape, dtype);
+  },
+
+  pad: ([a], { lo, interior, value }: PadParams, outShape, dtype) => {
+    const [data] = output(outShape, dtype);
+    if (value !== 0) data.fill(value);
+    if (a.storage.length === 0) return data;
+    const strides = stridesOf(outShape);
+    const offset = lo.reduce((o, l, i) => o + l * strides[i], 0);
+    ops.assign(view(data, a.shape, strides.map((s, i) => s * (interior[i] + 1)), offset), view(a.storage, a.shape));
+    return data;
+  },
+
+  concat: (inputs, { axis }: { axis: number }, outShape, dtype) => {
+    const [data] = output(outShape, dtype);
+    const strides = stridesOf(outShape);
+    let offset = 0;
+    for (const x of inputs) {
+      if (x.storage.length > 0) ops.assign(view(data, x.shape, strides, offset * strides[axis]), view(x.storage, x.shape));
+      offset += x.shape[axis];
+    }
+    return data;
+  },
+
+  reverse: ([a], { axes }: { axes: number[] }, outShape, dtype) => {
+    const strides = stridesOf(a.shape);
+    let offset = 0;
+    const flipped = strides.map((s, i) => {
+      if (!axes.includes(i)) return s;
+      offset += (a.shape[i] - 1) * s;
+      return -s;
+    });
+    return materialize(view(a.storage, outShape, flipped, offset), outShape, dtype);
+  },
+};
