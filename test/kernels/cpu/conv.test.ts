@@ -1,0 +1,151 @@
+/** The im2col + gemm convolution against the literal nested-loop specification. */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { DType, TypedArray } from '../../../engine/dtype.ts';
+import { convOutputLength, type ConvParams } from '../../../engine/conv-params.ts';
+import { conv2d } from '../../../kernels/cpu/conv.ts';
+import { conv2dDirect } from '../../../kernels/cpu/conv-reference.ts';
+
+type Shape4 = [number, number, number, number];
+
+function randomArray(dtype: DType, length: number, seed: number): TypedArray {
+  const out = dtype === 'float32' ? new Float32Array(length) : new Float64Array(length);
+  let s = seed >>> 0;
+  for (let i = 0; i < length; i++) {
+    // mulberry32
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    out[i] = ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+function outShape(xShape: Shape4, wShape: Shape4, p: ConvParams): Shape4 {
+  return [
+    xShape[0],
+    convOutputLength(xShape[1], wShape[0], p.strides[0], p.padding[0][0], p.padding[0][1], p.kernelDilation[0], p.inputDilation[0]),
+    convOutputLength(xShape[2], wShape[1], p.strides[1], p.padding[1][0], p.padding[1][1], p.kernelDilation[1], p.inputDilation[1]),
+    wShape[3],
+  ];
+}
+
+const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+
+function runConv(x: TypedArray, xShape: Shape4, w: TypedArray, wShape: Shape4, p: ConvParams): TypedArray {
+  const out = x instanceof Float64Array ? new Float64Array(size(outShape(xShape, wShape, p))) : new Float32Array(size(outShape(xShape, wShape, p)));
+  out.fill(Number.NaN); // proves every element is written
+  conv2d(x, xShape, w, wShape, p, out);
+  return out;
+}
+
+/** '' when `got` matches `want` within tol * sum|x||w| per element (the abs-valued reference). */
+function compare(got: TypedArray, want: Float64Array, scale: Float64Array, tol: number): string {
+  if (got.length !== want.length) return `length ${got.length} != ${want.length}`;
+  for (let i = 0; i < got.length; i++) {
+    if (!(Math.abs(got[i] - want[i]) <= tol * scale[i] + 1e-300)) return `out[${i}] = ${got[i]}, expected ${want[i]}`;
+  }
+  return '';
+}
+
+function reference(x: TypedArray, xShape: Shape4, w: TypedArray, wShape: Shape4, p: ConvParams) {
+  const n = size(outShape(xShape, wShape, p));
+  const want = new Float64Array(n);
+  conv2dDirect(x, xShape, w, wShape, p, want);
+  const scale = new Float64Array(n);
+  conv2dDirect(Float64Array.from(x, Math.abs), xShape, Float64Array.from(w, Math.abs), wShape, p, scale);
+  return { want, scale };
+}
+
+/** The kernel reversed along both spatial axes. */
+function flipKernel(w: TypedArray, [KH, KW, C, O]: Shape4): TypedArray {
+  const out = w.slice();
+  const block = C * O;
+  for (let kh = 0; kh < KH; kh++) {
+    for (let kw = 0; kw < KW; kw++) {
+      const src = (kh * KW + kw) * block, dst = ((KH - 1 - kh) * KW + (KW - 1 - kw)) * block;
+      for (let i = 0; i < block; i++) out[dst + i] = w[src + i];
+    }
+  }
+  return out;
+}
+
+const convCase = fc.record({
+  N: fc.integer({ min: 1, max: 2 }), H: fc.integer({ min: 1, max: 7 }), W: fc.integer({ min: 1, max: 7 }),
+  C: fc.integer({ min: 1, max: 4 }), O: fc.integer({ min: 1, max: 4 }),
+  KH: fc.integer({ min: 1, max: 3 }), KW: fc.integer({ min: 1, max: 3 }),
+  strides: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
+  padding: fc.tuple(
+    fc.tuple(fc.integer({ min: -1, max: 3 }), fc.integer({ min: -1, max: 3 })),
+    fc.tuple(fc.integer({ min: -1, max: 3 }), fc.integer({ min: -1, max: 3 })),
+  ),
+  kernelDilation: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
+  inputDilation: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
+  flip: fc.boolean(),
+  dtype: fc.constantFrom<DType>('float32', 'float64'),
+  seed: fc.nat(),
+});
+type ConvCase = typeof convCase extends fc.Arbitrary<infer T> ? T : never;
+
+function unpack(t: ConvCase) {
+  const xShape: Shape4 = [t.N, t.H, t.W, t.C];
+  const wShape: Shape4 = [t.KH, t.KW, t.C, t.O];
+  const p: ConvParams = { strides: t.strides, padding: t.padding, kernelDilation: t.kernelDilation, inputDilation: t.inputDilation, flip: t.flip };
+  const [, OH, OW] = outShape(xShape, wShape, p);
+  return { xShape, wShape, p, OH, OW, x: randomArray(t.dtype, size(xShape), t.seed), w: randomArray(t.dtype, size(wShape), t.seed + 1) };
+}
+
+const tolOf = (dtype: DType) => (dtype === 'float32' ? 1e-5 : 1e-12);
+
+describe('conv2d (im2col + gemm)', () => {
+  it('matches conv2dDirect for random shapes, strides, paddings (negative too), dilations and flip', () => {
+    fc.assert(fc.property(convCase, (t) => {
+      const { xShape, wShape, p, OH, OW, x, w } = unpack(t);
+      fc.pre(OH >= 1 && OW >= 1);
+      const { want, scale } = reference(x, xShape, w, wShape, p);
+      expect(compare(runConv(x, xShape, w, wShape, p), want, scale, tolOf(t.dtype))).toBe('');
+    }), { numRuns: 400 });
+  });
+
+  it('with flip equals the correlation with the explicitly flipped kernel', () => {
+    fc.assert(fc.property(convCase, (t) => {
+      const { xShape, wShape, p, OH, OW, x, w } = unpack(t);
+      fc.pre(OH >= 1 && OW >= 1);
+      const flipped = runConv(x, xShape, w, wShape, { ...p, flip: true });
+      const explicit = runConv(x, xShape, flipKernel(w, wShape), wShape, { ...p, flip: false });
+      const { scale } = reference(x, xShape, w, wShape, p);
+      expect(compare(flipped, Float64Array.from(explicit), scale, 2 * tolOf(t.dtype))).toBe('');
+    }), { numRuns: 200 });
+  });
+
+  it('matches across several im2col row blocks and a gemm depth past one cache block', () => {
+    // K = 3*3*32 = 288 > KC; 2*24*24 = 1152 patch rows exceed one 2^18-element block.
+    for (const dtype of ['float32', 'float64'] as const) {
+      const xShape: Shape4 = [2, 24, 24, 32], wShape: Shape4 = [3, 3, 32, 5];
+      const p: ConvParams = { strides: [1, 1], padding: [[1, 1], [1, 1]], kernelDilation: [1, 1], inputDilation: [1, 1], flip: true };
+      const x = randomArray(dtype, size(xShape), 3), w = randomArray(dtype, size(wShape), 4);
+      const { want, scale } = reference(x, xShape, w, wShape, p);
+      expect(compare(runConv(x, xShape, w, wShape, p), want, scale, tolOf(dtype))).toBe('');
+    }
+  });
+
+  it('takes the 1x1 shortcut correctly (patch matrix = input)', () => {
+    const xShape: Shape4 = [3, 5, 4, 7], wShape: Shape4 = [1, 1, 7, 6];
+    const p: ConvParams = { strides: [1, 1], padding: [[0, 0], [0, 0]], kernelDilation: [2, 3], inputDilation: [1, 1], flip: true };
+    const x = randomArray('float64', size(xShape), 8), w = randomArray('float64', size(wShape), 9);
+    const { want, scale } = reference(x, xShape, w, wShape, p);
+    expect(compare(runConv(x, xShape, w, wShape, p), want, scale, 1e-12)).toBe('');
+  });
+
+  it('reads zeros outside the input: an all-padding output is zero', () => {
+    const p: ConvParams = { strides: [1, 1], padding: [[3, 0], [0, 0]], kernelDilation: [1, 1], inputDilation: [1, 1], flip: false };
+    const out = runConv(new Float32Array([1, 2, 3, 4]), [1, 2, 2, 1], new Float32Array([1, 1]), [1, 2, 1, 1], p);
+    expect(Array.from(out)).toEqual([0, 0, 0, 3, 7]);
+  });
+
+  it('names the shapes when the output would be empty or channels differ', () => {
+    const p: ConvParams = { strides: [1, 1], padding: [[0, 0], [0, 0]], kernelDilation: [1, 1], inputDilation: [1, 1], flip: false };
+    expect(() => conv2d(new Float32Array(4), [1, 2, 2, 1], new Float32Array(9), [3, 3, 1, 1], p, new Float32Array(1))).toThrow(/conv2d: empty output/);
+    expect(() => conv2d(new Float32Array(4), [1, 2, 2, 1], new Float32Array(8), [2, 2, 2, 1], p, new Float32Array(1))).toThrow(/conv2d: kernel channels/);
+  });
+});
