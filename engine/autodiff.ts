@@ -108,8 +108,14 @@ function accumulate(map: Map<number, Tensor>, x: Tensor, value: Tensor): void {
   map.set(x.id, prev === undefined ? value : add(prev, value));
 }
 
-/** Reverse walk: cotangents of `inputs` given cotangents of `outputs` (null = no path). */
-function backward(trace: Trace, inputs: readonly Tensor[], outputs: readonly Tensor[], cotangents: readonly Tensor[]): (Tensor | null)[] {
+/**
+ * Reverse walk: cotangents of `inputs` given cotangents of `outputs` (null = no path). Cotangents
+ * of intermediate `targets` are written to `reached` when given.
+ */
+function backward(
+  trace: Trace, inputs: readonly Tensor[], outputs: readonly Tensor[], cotangents: readonly Tensor[],
+  targets: readonly Tensor[] = [], reached?: (Tensor | null)[],
+): (Tensor | null)[] {
   const { order, relevant } = relevantNodes(trace, inputs, outputs);
   const inputIds = new Set(inputs.map((x) => x.id));
   const cts = new Map<number, Tensor>();
@@ -134,6 +140,7 @@ function backward(trace: Trace, inputs: readonly Tensor[], outputs: readonly Ten
       accumulate(cts, x, fitted);
     });
   }
+  if (reached) targets.forEach((t, i) => (reached[i] = cts.get(t.id) ?? null));
   return inputs.map((x) => cts.get(x.id) ?? null);
 }
 
@@ -312,4 +319,46 @@ function flattenTangents(tangent: unknown, primal: unknown, where: string): (Ten
   };
   walk(tangent, primal, where);
   return out;
+}
+
+/**
+ * A recorded graph opened up for structure-aware transformations (the structured NTK): the
+ * trace's input variables, its nodes in topological order, and reverse walks that also report
+ * cotangents of chosen intermediate tensors.
+ */
+export interface TracedGraph {
+  /** One identity-wrapped variable per leaf of the differentiated arguments, in tree order. */
+  readonly inputs: readonly Tensor[];
+  readonly out: unknown;
+  readonly outLeaves: readonly Tensor[];
+  /** Nodes on a path from the inputs to the outputs (inputs included), in topological order. */
+  nodes(): Tensor[];
+  /** Cotangents of `targets` (and of the inputs) for the given output cotangents. */
+  cotangents(outputCotangents: readonly Tensor[], targets: readonly Tensor[]): { targets: (Tensor | null)[]; inputs: (Tensor | null)[] };
+  /** Frees what the trace created except the outputs and the tensors in `keep`. */
+  dispose(keep?: unknown): void;
+}
+
+export function traceGraph(f: (...args: any[]) => unknown, args: readonly unknown[], argnums: readonly number[]): TracedGraph {
+  const { trace, inputs, out, outLeaves } = traceCall('traceGraph', f, args, argnums);
+  let order: Tensor[] | null = null;
+  const graph: TracedGraph = {
+    inputs,
+    out,
+    outLeaves,
+    nodes() {
+      order ??= relevantNodes(trace, inputs, outLeaves).order;
+      return order;
+    },
+    cotangents(outputCotangents, targets) {
+      if (trace.released) throw new Error('traceGraph: the traced graph was disposed');
+      outputCotangents.forEach((c, i) => checkLike('traceGraph', `cotangent ${i}`, c, outLeaves[i]));
+      const reached: (Tensor | null)[] = new Array(targets.length).fill(null);
+      const ins = backward(trace, inputs, outLeaves, outputCotangents, targets, reached);
+      return { targets: reached, inputs: ins };
+    },
+    dispose: (keep?: unknown) => finish(trace, [outLeaves, keep]),
+  };
+  track({ dispose: () => graph.dispose() });
+  return graph;
 }

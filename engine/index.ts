@@ -7,7 +7,7 @@ registerBackend('cpu', async () => cpu, cpu);
 
 export * from './ops.ts';
 export * from './nn.ts';
-export { grad, valueAndGrad, vjp, jvp, type GradOptions, type VjpFn } from './autodiff.ts';
+export { grad, valueAndGrad, vjp, jvp, traceGraph, type GradOptions, type VjpFn, type TracedGraph } from './autodiff.ts';
 export { tidy, dispose } from './memory.ts';
 export { Tensor, keep, liveTensorCount } from './tensor.ts';
 export { flatten, treeMap, treeZip, treeLeaves } from './tree.ts';
