@@ -1,0 +1,293 @@
+/**
+ * WebGPU device acquisition for the three hosts we run on: Node (Dawn via the
+ * `webgpu` npm package), Deno (wgpu, `navigator.gpu`) and browsers.
+ *
+ * One device is shared per process (acquireDevice caches it); releaseDevice()
+ * destroys it. Device loss and uncaptured errors (validation, out of memory)
+ * are recorded and reported through deviceError() / the onError callback, so a
+ * caller gets an error with a message instead of a readback that never settles.
+ *
+ * @example
+ *   const { device, adapterInfo, host } = await acquireDevice();
+ *   // ... create buffers, pipelines, dispatch ...
+ *   await releaseDevice();
+ */
+
+export type WebGpuHost = 'node' | 'deno' | 'browser';
+
+export interface AcquiredDevice {
+  device: GPUDevice;
+  /** Human-readable adapter description, e.g. "llvmpipe: Mesa 25.0.7 (LLVM 15.0.6) [mesa software] (fallback)". */
+  adapterInfo: string;
+  host: WebGpuHost;
+}
+
+export interface AcquireOptions {
+  powerPreference?: GPUPowerPreference;
+  /** 'compatibility' is needed for Dawn's OpenGL ES backend. */
+  featureLevel?: 'core' | 'compatibility';
+  /** Node only: toggles for Dawn's create(), e.g. ['backend=opengles']. */
+  dawnFlags?: string[];
+  /** Called once per device loss / uncaptured error, besides recording it for deviceError(). */
+  onError?: (error: Error) => void;
+}
+
+/** What to tell a user whose machine has no WebGPU adapter. */
+export const PROVISION_HINT =
+  'On a GPU-less Debian 12 machine, provision a software adapter: run `npm run provision:webgpu`, ' +
+  'then `source .cache/webgpu/env.sh` (it sets VK_ICD_FILENAMES) and run again.';
+
+/**
+ * The limits our kernels care about. A device gets the spec defaults (e.g. 256
+ * invocations per workgroup, 16 KiB workgroup memory) unless requiredLimits asks
+ * for more, even when the adapter offers more.
+ */
+const WANTED_LIMITS = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+] as const;
+
+let current: Promise<AcquiredDevice> | null = null;
+let currentDevice: GPUDevice | null = null;
+// Dawn instances (create() results), one per flag set, held for the life of the
+// process. Measured with webgpu 0.6.2 on lavapipe: once one is garbage-collected
+// the process dies (segfault, or "futex"/mutex aborts at exit), and a device used
+// while its instance is collectable aborts too. Holding it is safe: Node still
+// exits normally, with or without releaseDevice().
+const dawnInstances = new Map<string, Promise<GPU>>();
+let lastError: Error | null = null;
+// Bumped by releaseDevice(), so an acquisition still in flight knows it was released.
+let generation = 0;
+
+/** The first device loss or uncaptured error of the current device, or null. */
+export function deviceError(): Error | null {
+  return lastError;
+}
+
+/** Throws the recorded device error, if any; call before submitting work. */
+export function throwIfDeviceError(): void {
+  if (lastError) throw lastError;
+}
+
+function detectHost(): WebGpuHost {
+  const g = globalThis as { Deno?: unknown; process?: { versions?: { node?: string } } };
+  if (g.Deno !== undefined) return 'deno';
+  if (g.process?.versions?.node !== undefined) return 'node';
+  return 'browser';
+}
+
+function nativeGpu(): GPU | undefined {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  return nav?.gpu ?? undefined;
+}
+
+function dawnGpu(flags: string[]): Promise<GPU> {
+  const key = flags.join(',');
+  let gpu = dawnInstances.get(key);
+  if (!gpu) {
+    gpu = loadDawn(flags);
+    dawnInstances.set(key, gpu);
+    gpu.catch(() => dawnInstances.delete(key)); // a failed load may succeed after `npm install`
+  }
+  return gpu;
+}
+
+async function loadDawn(flags: string[]): Promise<GPU> {
+  let mod: typeof import('webgpu');
+  try {
+    // Dynamic so that browser and Deno bundles never pull in Dawn's native addon.
+    mod = await import('webgpu');
+  } catch (e) {
+    throw new Error(
+      `WebGPU (node): cannot load the \`webgpu\` package (Dawn): ${(e as Error).message}. ` +
+        'Install it with `npm install webgpu`.',
+    );
+  }
+  // GPUBufferUsage, GPUMapMode, ... are globals in browsers; Dawn hands them over here.
+  Object.assign(globalThis, mod.globals);
+  return mod.create(flags);
+}
+
+function describeAdapter(adapter: GPUAdapter): string {
+  const info = adapter.info;
+  // The description is the informative field where present (Dawn, wgpu); Chromium leaves it empty.
+  const main =
+    info.description || [info.vendor, info.architecture, info.device].filter(Boolean).join(' ') || 'unknown adapter';
+  const extra = info.description ? [info.vendor, info.architecture].filter((s) => s && !main.includes(s)) : [];
+  // Older implementations expose isFallbackAdapter on the adapter instead of its info.
+  const fallback =
+    info.isFallbackAdapter ?? (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter;
+  return `${main}${extra.length ? ` [${extra.join(' ')}]` : ''}${fallback ? ' (fallback)' : ''}`;
+}
+
+function record(error: Error, onError?: (error: Error) => void): void {
+  lastError ??= error;
+  onError?.(error);
+}
+
+async function acquire(options: AcquireOptions): Promise<AcquiredDevice> {
+  const gen = generation;
+  const host = detectHost();
+  const gpu = nativeGpu() ?? (host === 'node' ? await dawnGpu(options.dawnFlags ?? []) : undefined);
+  if (!gpu) {
+    throw new Error(`WebGPU (${host}): navigator.gpu is not available in this ${host}. ${PROVISION_HINT}`);
+  }
+  const adapterOptions: GPURequestAdapterOptions = {};
+  if (options.powerPreference) adapterOptions.powerPreference = options.powerPreference;
+  if (options.featureLevel) adapterOptions.featureLevel = options.featureLevel;
+  const adapter = await gpu.requestAdapter(adapterOptions);
+  if (!adapter) {
+    throw new Error(`WebGPU (${host}): no adapter found. ${PROVISION_HINT}`);
+  }
+
+  const requiredLimits: Record<string, number> = {};
+  for (const name of WANTED_LIMITS) requiredLimits[name] = adapter.limits[name];
+  const device = await adapter.requestDevice({ requiredLimits, label: 'tangentgrad' });
+  if (gen !== generation) {
+    device.destroy();
+    throw new Error('WebGPU: releaseDevice() was called while the device was being acquired');
+  }
+
+  lastError = null;
+  const { onError } = options;
+  void device.lost.then((info) => {
+    // releaseDevice() clears currentDevice before destroying it: that is no error.
+    // Anything else, a driver loss or a stray device.destroy(), is reported.
+    if (device !== currentDevice) return;
+    record(new Error(`WebGPU device lost (${info.reason}): ${info.message}`), onError);
+    current = null; // the next acquireDevice() starts over
+    currentDevice = null;
+  });
+  device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
+    if (device !== currentDevice) return;
+    const kind =
+      ev.error instanceof GPUOutOfMemoryError
+        ? 'out of memory'
+        : ev.error instanceof GPUValidationError
+          ? 'validation error'
+          : 'internal error';
+    record(new Error(`WebGPU ${kind}: ${ev.error.message}`), onError);
+  };
+  currentDevice = device;
+  return { device, adapterInfo: describeAdapter(adapter), host };
+}
+
+/**
+ * Returns the process-wide WebGPU device, creating it on first call.
+ * Throws with provisioning instructions when the machine has no adapter.
+ *
+ * @example
+ *   const { device } = await acquireDevice();
+ */
+export function acquireDevice(options: AcquireOptions = {}): Promise<AcquiredDevice> {
+  if (!current) {
+    const pending = acquire(options);
+    current = pending;
+    // A failed acquisition must not be cached: provisioning may fix it for the next call.
+    pending.catch(() => {
+      if (current === pending) current = null;
+    });
+  }
+  return current;
+}
+
+/** Destroys the shared device and drops our references to it; the next acquireDevice() makes a new one. */
+export async function releaseDevice(): Promise<void> {
+  const pending = current;
+  generation++;
+  current = null;
+  currentDevice = null;
+  lastError = null;
+  if (pending) {
+    try {
+      (await pending).device.destroy();
+    } catch {
+      // Acquisition failed: nothing to destroy.
+    }
+  }
+}
+
+/**
+ * Whether a WebGPU adapter can be obtained here. Does not keep a device around.
+ *
+ * @example
+ *   if (await webgpuAvailable()) useWebGpuBackend();
+ */
+export async function webgpuAvailable(): Promise<boolean> {
+  if (currentDevice) return true;
+  try {
+    const host = detectHost();
+    const gpu = nativeGpu() ?? (host === 'node' ? await dawnGpu([]) : undefined);
+    return !!gpu && (await gpu.requestAdapter()) !== null;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs `fn` inside validation and out-of-memory error scopes and throws the first
+ * error with `label` in front, e.g. for buffer allocation and pipeline creation.
+ *
+ * @example
+ *   const buf = await captureErrors(device, 'matmul: output buffer', () => device.createBuffer(desc));
+ */
+export async function captureErrors<T>(device: GPUDevice, label: string, fn: () => T): Promise<T> {
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    const validation = await device.popErrorScope();
+    const oom = await device.popErrorScope();
+    const err = oom ?? validation;
+    if (err) {
+      throw new Error(`${label}: WebGPU ${oom ? 'out of memory' : 'validation error'}: ${err.message}`);
+    }
+  }
+  return result;
+}
+
+/** Rejecters of the waits untilLost() guards, per device; one lost handler serves them all. */
+const waiters = new WeakMap<GPUDevice, Set<(error: Error) => void>>();
+
+/**
+ * Races `promise` (a mapAsync, onSubmittedWorkDone, ...) against device loss, so a
+ * lost device rejects the wait instead of leaving it pending forever.
+ *
+ * @example
+ *   await untilLost(device, staging.mapAsync(GPUMapMode.READ));
+ */
+export function untilLost<T>(device: GPUDevice, promise: Promise<T>): Promise<T> {
+  let set = waiters.get(device);
+  if (!set) {
+    const pending = new Set<(error: Error) => void>();
+    set = pending;
+    waiters.set(device, pending);
+    // One reaction on device.lost, not one per wait: readbacks in a training loop
+    // would otherwise pile closures onto a promise that never settles.
+    void device.lost.then((info) => {
+      const error = new Error(`WebGPU device lost (${info.reason}) while waiting: ${info.message}`);
+      for (const reject of pending) reject(error);
+      pending.clear();
+    });
+  }
+  const pending = set;
+  return new Promise<T>((resolve, reject) => {
+    pending.add(reject);
+    promise.then(
+      (value) => {
+        pending.delete(reject);
+        resolve(value);
+      },
+      (error: unknown) => {
+        pending.delete(reject);
+        reject(error);
+      },
+    );
+  });
+}

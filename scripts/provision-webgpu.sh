@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Provision a software WebGPU adapter on a GPU-less Debian 12 machine.
+#
+#   npm run provision:webgpu && source .cache/webgpu/env.sh
+#
+# - Node (Dawn, the `webgpu` package) rejects Debian 12's own lavapipe (Mesa 22),
+#   so we unpack lavapipe from Mesa 25 (bookworm-backports) into .cache/webgpu/
+#   and point the Vulkan loader at it with VK_ICD_FILENAMES. Nothing in the
+#   system is upgraded to backports.
+# - Deno (wgpu) accepts Debian's own lavapipe; Chromium brings SwiftShader.
+#   Both need the system packages installed below.
+# Idempotent: a second run only checks and prints. Progress goes to stderr; stdout
+# is one `export VK_ICD_FILENAMES=...` line, so `eval "$(bash scripts/provision-webgpu.sh)"` works too.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="$ROOT/.cache/webgpu"
+ICD_JSON="$CACHE/lvp_icd.json"
+ENV_SH="$CACHE/env.sh"
+SYSTEM_PACKAGES=(libvulkan1 mesa-vulkan-drivers chromium)
+
+log() { echo "provision-webgpu: $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# shellcheck disable=SC1091
+. /etc/os-release
+[[ "${ID:-}" == debian && "${VERSION_CODENAME:-}" == bookworm ]] ||
+  die "this recipe is for Debian 12 (bookworm); found ${PRETTY_NAME:-unknown}. See shared WEBGPU notes for other routes."
+
+as_root() {
+  if [[ $EUID -eq 0 ]]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else die "need root to run: $*"
+  fi
+}
+
+# --- 1. system packages (only touch apt when something is missing: keeps re-runs fast)
+missing=()
+for p in "${SYSTEM_PACKAGES[@]}"; do
+  dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing system packages: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+# --- 2. lavapipe from Mesa 25, unpacked into the cache
+lvp_ok() {
+  [[ -f "$ICD_JSON" ]] || return 1
+  local lib
+  lib="$(sed -n 's/.*"library_path": *"\([^"]*\)".*/\1/p' "$ICD_JSON")"
+  [[ -n "$lib" && -f "$lib" ]]
+}
+
+if lvp_ok; then
+  log "lavapipe (backports) already unpacked"
+else
+  APT_DIR="$CACHE/apt"
+  mkdir -p "$APT_DIR/sources.list.d" "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial" "$CACHE/debs"
+
+  # Derive the backports source from the machine's own deb822 source, so the mirror
+  # (and its keyring) is whatever this machine already trusts; we never name a host.
+  src=""
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [[ -f "$f" ]] || continue
+    # First stanza whose Suites list contains plain `bookworm` (not -security/-updates).
+    src="$(awk '
+      BEGIN { RS=""; FS="\n" }
+      {
+        keep = 0; enabled = 1
+        for (i = 1; i <= NF; i++) {
+          if ($i ~ /^Suites:/ && (" " substr($i, 8) " ") ~ /[ \t]bookworm[ \t]/) keep = 1
+          if ($i ~ /^Enabled:[ \t]*no/) enabled = 0
+        }
+        if (keep && enabled) {
+          for (i = 1; i <= NF; i++) {
+            if ($i ~ /^#/) continue
+            if ($i ~ /^Suites:/) print "Suites: bookworm-backports"
+            else print $i
+          }
+          exit
+        }
+      }' "$f")"
+    [[ -n "$src" ]] && { log "backports source derived from $f"; break; }
+  done
+  [[ -n "$src" ]] || die "no deb822 stanza with 'Suites: bookworm' found in /etc/apt/sources.list.d/*.sources"
+  printf '%s\n' "$src" >"$APT_DIR/sources.list.d/bookworm-backports.sources"
+
+  # A private apt state (sources, lists, cache) under the cache folder: the system's
+  # apt configuration stays untouched and nothing can get upgraded to backports.
+  APT_OPTS=(
+    -o "Dir::Etc::SourceList=/dev/null"
+    -o "Dir::Etc::SourceParts=$APT_DIR/sources.list.d"
+    -o "Dir::State::Lists=$APT_DIR/lists"
+    -o "Dir::Cache=$APT_DIR/cache"
+    -o "APT::Sandbox::User=root"
+  )
+  log "apt-get update (bookworm-backports only, private lists)"
+  apt-get "${APT_OPTS[@]}" update -qq >&2
+  (cd "$CACHE/debs" && rm -f mesa-vulkan-drivers_*.deb &&
+    apt-get "${APT_OPTS[@]}" download -t bookworm-backports mesa-vulkan-drivers >&2)
+  deb="$(ls "$CACHE"/debs/mesa-vulkan-drivers_*.deb | head -n1)"
+  version="$(dpkg-deb -f "$deb" Version)"
+  dest="$CACHE/mesa-vulkan-drivers-$version"
+  rm -rf "$dest"
+  dpkg -x "$deb" "$dest"
+  lib="$(find "$dest" -name libvulkan_lvp.so -print -quit)"
+  [[ -n "$lib" ]] || die "libvulkan_lvp.so not found in $deb"
+  if ldd "$lib" | grep -q 'not found'; then
+    ldd "$lib" | grep 'not found' >&2
+    die "$lib needs libraries this machine lacks (see above)"
+  fi
+  # Only lavapipe is used: drop the hardware drivers and layers (50 of 64 MB) and the .deb.
+  find "$dest" -name '*.so' ! -name libvulkan_lvp.so -delete
+  rm -rf "$CACHE/debs" "$APT_DIR/cache"
+  printf '{"file_format_version":"1.0.0","ICD":{"library_path":"%s","api_version":"1.4.305"}}\n' "$lib" >"$ICD_JSON"
+  log "lavapipe $version unpacked: $lib"
+fi
+
+# --- 3. env file for shells and CI
+cat >"$ENV_SH" <<EOF
+# Generated by scripts/provision-webgpu.sh. Vulkan ICD for Dawn (Node): lavapipe from Mesa 25.
+# Deno's wgpu and Chromium's SwiftShader work with or without it.
+export VK_ICD_FILENAMES="$ICD_JSON"
+EOF
+log "wrote $ENV_SH (use: source .cache/webgpu/env.sh)"
+echo "export VK_ICD_FILENAMES=\"$ICD_JSON\""
