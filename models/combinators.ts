@@ -1,0 +1,255 @@
+/**
+ * Combinators that build networks out of layers, after stax: serial (composition), parallel
+ * (one layer per input of a list), fanOut (copies), fanInSum and fanInConcat (merges).
+ * A residual block is serial(fanOut(2), parallel(main, shortcut), fanInSum()).
+ *
+ * Parameter layout: serial and parallel return an array with one entry per child layer (the
+ * child's own tree, `null` for parameter-free children); fanOut / fanIn* have `null`.
+ */
+import type { DType, Key, Tensor } from '../engine/index.ts';
+import * as tg from '../engine/index.ts';
+import {
+  checkInputList,
+  checkShapeList,
+  formatActivation,
+  formatShapeTree,
+  isSingleShape,
+  type Activation,
+  type AnyLayer,
+  type InitResult,
+  type Layer,
+  type OutputOf,
+  type Params,
+  type ShapeTree,
+} from './layer.ts';
+
+/** Prefixes a child's error with where it sits, keeping the child's own message (which names the child). */
+function rethrowIn(where: string, e: unknown): never {
+  const msg = e instanceof Error ? e.message : String(e);
+  throw new Error(`${where}: ${msg}`, { cause: e });
+}
+
+function checkChildParams(name: string, params: Params, n: number): readonly Params[] {
+  if (!Array.isArray(params) || params.length !== n) {
+    throw new Error(`${name}: params must be an array with one entry per layer (${n}), as returned by init`);
+  }
+  return params as readonly Params[];
+}
+
+function checkLayers(name: string, layers: readonly AnyLayer[]): void {
+  layers.forEach((l, i) => {
+    if (l === null || typeof l !== 'object' || typeof l.init !== 'function' || typeof l.apply !== 'function') {
+      throw new Error(`${name}: argument ${i} is not a layer (an object with init and apply)`);
+    }
+  });
+}
+
+export interface CombinatorHyper {
+  readonly layers: readonly AnyLayer[];
+}
+
+type LastOutput<L extends readonly AnyLayer[]> = L extends readonly [...AnyLayer[], infer Last] ? OutputOf<Last> : Activation;
+
+/**
+ * Composition: the output of each layer feeds the next. Keys: one per layer from tg.split.
+ * @example
+ * const net = serial(Dense(512, { W_std: 1.5 }), Erf(), Dense(1));
+ * const { params } = net.init(tg.key(0), [-1, 10]); // params = [{ W }, null, { W }]
+ */
+export function serial<const L extends readonly AnyLayer[]>(...layers: L): Layer<CombinatorHyper, LastOutput<L>> {
+  checkLayers('serial', layers);
+  const hyper: CombinatorHyper = Object.freeze({ layers: Object.freeze([...layers]) });
+  return {
+    name: 'serial',
+    hyper,
+    init(key: Key, inputShape: ShapeTree, dtype?: DType): InitResult {
+      const keys = layers.length > 0 ? tg.split(key, layers.length) : [];
+      const params: Params[] = [];
+      let shape = inputShape;
+      try {
+        layers.forEach((layer, i) => {
+          let r: InitResult;
+          try {
+            r = layer.init(keys[i], shape, dtype);
+          } catch (e) {
+            rethrowIn(`serial: layer ${i} (${layer.name})`, e);
+          }
+          params.push(r.params);
+          shape = r.outputShape;
+        });
+      } catch (e) {
+        // Children initialized before the failure own tensors nobody will ever see: free them.
+        tg.dispose(params);
+        throw e;
+      }
+      return { params, outputShape: shape };
+    },
+    apply(params: Params, x: Activation): LastOutput<L> {
+      const ps = checkChildParams('serial', params, layers.length);
+      let h = x;
+      layers.forEach((layer, i) => {
+        try {
+          h = layer.apply(ps[i], h);
+        } catch (e) {
+          rethrowIn(`serial: layer ${i} (${layer.name})`, e);
+        }
+      });
+      return h as LastOutput<L>;
+    },
+  };
+}
+
+/**
+ * Applies layer i to input i of a list; returns the list of outputs. Keys: one per layer.
+ * @example serial(fanOut(2), parallel(Dense(8), Identity()), fanInConcat()) // [N, d] -> [N, 8 + d]
+ */
+export function parallel(...layers: readonly AnyLayer[]): Layer<CombinatorHyper, readonly Activation[]> {
+  checkLayers('parallel', layers);
+  if (layers.length === 0) throw new Error('parallel: needs at least one layer');
+  const hyper: CombinatorHyper = Object.freeze({ layers: Object.freeze([...layers]) });
+  return {
+    name: 'parallel',
+    hyper,
+    init(key: Key, inputShape: ShapeTree, dtype?: DType): InitResult {
+      const shapes = checkShapeList('parallel', inputShape, layers.length);
+      const keys = tg.split(key, layers.length);
+      const params: Params[] = [];
+      const outputShape: ShapeTree[] = [];
+      try {
+        layers.forEach((layer, i) => {
+          let r: InitResult;
+          try {
+            r = layer.init(keys[i], shapes[i], dtype);
+          } catch (e) {
+            rethrowIn(`parallel: branch ${i} (${layer.name})`, e);
+          }
+          params.push(r.params);
+          outputShape.push(r.outputShape);
+        });
+      } catch (e) {
+        tg.dispose(params);
+        throw e;
+      }
+      return { params, outputShape };
+    },
+    apply(params: Params, x: Activation): readonly Activation[] {
+      const xs = checkInputList('parallel', x, layers.length);
+      const ps = checkChildParams('parallel', params, layers.length);
+      return layers.map((layer, i) => {
+        try {
+          return layer.apply(ps[i], xs[i]);
+        } catch (e) {
+          return rethrowIn(`parallel: branch ${i} (${layer.name})`, e);
+        }
+      });
+    },
+  };
+}
+
+/**
+ * n copies of the input (the same tensor object: gradients accumulate over the copies).
+ * @example fanOut(2).apply(null, x) // [x, x]
+ */
+export function fanOut(n: number): Layer<{ readonly n: number }, readonly Activation[]> {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`fanOut: n must be a positive integer, got ${n}`);
+  return {
+    name: 'fanOut',
+    hyper: Object.freeze({ n }),
+    init(_key: Key, inputShape: ShapeTree, _dtype?: DType): InitResult {
+      if (!Array.isArray(inputShape)) throw new Error(`fanOut(${n}): expected an input shape, got ${String(inputShape)}`);
+      return { params: null, outputShape: Array.from({ length: n }, () => inputShape) };
+    },
+    apply(_params: Params, x: Activation): readonly Activation[] {
+      return Array.from({ length: n }, () => x);
+    },
+  };
+}
+
+function checkSingleShapes(name: string, shapes: readonly ShapeTree[]): (readonly number[])[] {
+  return shapes.map((s, i) => {
+    if (!isSingleShape(s)) throw new Error(`${name}: input ${i} must be one tensor, got ${formatShapeTree(s)}`);
+    return s;
+  });
+}
+
+function checkTensors(name: string, xs: readonly Activation[]): Tensor[] {
+  return xs.map((x, i) => {
+    if (!(x instanceof tg.Tensor)) throw new Error(`${name}: input ${i} must be one tensor, got ${formatActivation(x)}`);
+    return x;
+  });
+}
+
+/**
+ * Sum of a list of same-shape tensors (the merge of a residual block).
+ * @example serial(fanOut(2), parallel(block, Identity()), fanInSum())
+ */
+export function fanInSum(): Layer<Record<string, never>, Tensor> {
+  const name = 'fanInSum';
+  return {
+    name,
+    hyper: Object.freeze({}),
+    init(_key: Key, inputShape: ShapeTree, _dtype?: DType): InitResult {
+      const shapes = checkSingleShapes(name, checkShapeList(name, inputShape));
+      if (shapes.length === 0) throw new Error(`${name}: expected at least one input shape`);
+      const first = shapes[0];
+      shapes.forEach((s) => {
+        if (s.length !== first.length || s.some((d, j) => d !== first[j])) {
+          throw new Error(`${name}: all inputs must have the same shape, got ${formatShapeTree(shapes)}`);
+        }
+      });
+      return { params: null, outputShape: [...first] };
+    },
+    apply(_params: Params, x: Activation): Tensor {
+      const xs = checkTensors(name, checkInputList(name, x));
+      xs.forEach((t) => {
+        if (t.rank !== xs[0].rank || t.shape.some((d, j) => d !== xs[0].shape[j])) {
+          throw new Error(`${name}: all inputs must have the same shape, got ${formatActivation(xs)}`);
+        }
+      });
+      return xs.reduce((acc, t) => tg.add(acc, t));
+    },
+  };
+}
+
+/**
+ * Concatenation of a list of tensors along `axis` (default -1, the channel / feature axis; the
+ * batch axis 0 is not allowed).
+ * @example serial(fanOut(2), parallel(Conv(8, [3, 3], { padding: 'SAME' }), Identity()), fanInConcat())
+ */
+export function fanInConcat(axis = -1): Layer<{ readonly axis: number }, Tensor> {
+  const name = `fanInConcat(${axis})`;
+  if (!Number.isInteger(axis)) throw new Error(`${name}: axis must be an integer`);
+  const resolve = (rank: number, shapes: string): number => {
+    const a = axis < 0 ? axis + rank : axis;
+    if (a < 0 || a >= rank) throw new Error(`${name}: axis ${axis} is out of range for inputs ${shapes}`);
+    if (a === 0) throw new Error(`${name}: cannot concatenate along the batch axis 0 (inputs ${shapes})`);
+    return a;
+  };
+  const check = (shapes: readonly (readonly number[])[], text: string): number => {
+    const rank = shapes[0].length;
+    const a = resolve(rank, text);
+    for (const s of shapes) {
+      if (s.length !== rank || s.some((d, j) => j !== a && d !== shapes[0][j])) {
+        throw new Error(`${name}: inputs must agree on every axis but ${a}, got ${text}`);
+      }
+    }
+    return a;
+  };
+  return {
+    name: 'fanInConcat',
+    hyper: Object.freeze({ axis }),
+    init(_key: Key, inputShape: ShapeTree, _dtype?: DType): InitResult {
+      const shapes = checkSingleShapes(name, checkShapeList(name, inputShape));
+      if (shapes.length === 0) throw new Error(`${name}: expected at least one input shape`);
+      const a = check(shapes, formatShapeTree(shapes));
+      const out = [...shapes[0]];
+      out[a] = shapes.reduce((n, s) => n + s[a], 0);
+      return { params: null, outputShape: out };
+    },
+    apply(_params: Params, x: Activation): Tensor {
+      const xs = checkTensors(name, checkInputList(name, x));
+      const a = check(xs.map((t) => t.shape), formatActivation(xs));
+      return tg.concat(xs, a);
+    },
+  };
+}

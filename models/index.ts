@@ -1,0 +1,20 @@
+/**
+ * Models, losses, optimizers and the training loop: stax-style layers (`init` / `apply` with
+ * named hyper-parameters) over the engine's tensors.
+ * @example
+ * import * as tg from '../engine/index.ts';
+ * import { serial, Dense, Relu, mseLoss, gradientDescent, train } from '../models/index.ts';
+ * const net = serial(Dense(512, { W_std: Math.SQRT2, b_std: Math.sqrt(0.1) }), Relu(), Dense(1, { W_std: Math.SQRT2, b_std: Math.sqrt(0.1) }));
+ * const { params } = net.init(tg.key(0), [-1, 3072], 'float32');
+ * const { params: trained } = await train({ apply: net.apply, params, loss: mseLoss('sum/2'), optimizer: gradientDescent(0.01), data: { x, y }, steps: 100 });
+ */
+export type { Activation, AnyLayer, InitResult, Layer, OutputOf, Params, ShapeTree } from './layer.ts';
+export { formatShapeTree, isSingleShape, paramCount } from './layer.ts';
+export * from './linear.ts';
+export * from './activations.ts';
+export * from './pooling.ts';
+export * from './combinators.ts';
+export * from './resnet.ts';
+export * from './losses.ts';
+export * from './optimizers.ts';
+export * from './train.ts';

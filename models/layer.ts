@@ -1,0 +1,141 @@
+/**
+ * The layer protocol shared by every model in models/, after neural-tangents' `stax`: a layer is
+ * a plain object with a `name`, its hyper-parameters (`hyper`), an `init` that draws parameters
+ * for a given input shape, and a pure `apply`. Keeping the name and the hyper-parameters on the
+ * object (instead of hiding them in closures) is what lets a later pass add an infinite-width
+ * `kernel` rule per layer: it dispatches on `name` and reads `hyper`.
+ *
+ * Conventions
+ * - Shapes include the batch axis first; the batch size may be -1 (unknown at init time), and
+ *   stays -1 in the output shape. Other axes are positive integers.
+ * - A layer that takes or returns several tensors (fanOut, parallel, fanIn*) uses arrays, both
+ *   for activations (`Activation`) and for shapes (`ShapeTree`).
+ * - Parameters form ONE tree of plain objects / arrays with tensor leaves, so `tg.grad`, `tg.jvp`
+ *   and the optimizers see a single pytree. Layers without parameters use `null` (never `{}`),
+ *   combinators use arrays with one entry per child.
+ */
+import type { DType, Key, Tensor } from '../engine/index.ts';
+import * as tg from '../engine/index.ts';
+
+/** A parameter tree: tensor leaves in plain objects and arrays; `null` for "no parameters". */
+export type Params = Tensor | null | readonly Params[] | { readonly [name: string]: Params };
+
+/** What flows between layers: one tensor, or a list of activations (after fanOut, into fanIn*). */
+export type Activation = Tensor | readonly Activation[];
+
+/** Shapes mirror activations: a shape is a list of numbers, a list of shapes stands for a list of tensors. */
+export type ShapeTree = readonly number[] | readonly ShapeTree[];
+
+/** The result of `init`: freshly drawn parameters and the shape `apply` will return. */
+export interface InitResult {
+  params: Params;
+  outputShape: ShapeTree;
+}
+
+/**
+ * A stax-style layer. `H` is the type of its hyper-parameters, `O` the type of what `apply`
+ * returns (a single tensor for most layers).
+ * @example
+ * const net = serial(Dense(512, { W_std: Math.SQRT2, b_std: 0.1 }), Relu(), Dense(1));
+ * const { params, outputShape } = net.init(tg.key(0), [-1, 784], 'float64'); // outputShape [-1, 1]
+ * const f = net.apply(params, x);                                             // Tensor [N, 1]
+ */
+export interface Layer<H = unknown, O extends Activation = Activation> {
+  readonly name: string;
+  readonly hyper: H;
+  /** Draws parameters for inputs of `inputShape` (dtype default 'float32'). */
+  init(key: Key, inputShape: ShapeTree, dtype?: DType): InitResult;
+  /** The layer's function; pure, differentiable in both modes w.r.t. params and input. */
+  apply(params: Params, x: Activation): O;
+}
+
+/** Any layer, whatever its hyper-parameters and output. */
+export type AnyLayer = Layer<unknown, Activation>;
+
+/** The type `apply` returns for a layer type. */
+export type OutputOf<L> = L extends Layer<unknown, infer O> ? O : never;
+
+// ---------------------------------------------------------------- shape helpers
+// The check* helpers below are shared by the layer files and not re-exported from index.ts.
+
+/**
+ * Whether a shape tree is a single shape (a list of numbers) rather than a list of shapes.
+ * @example isSingleShape([-1, 3]) // true; isSingleShape([[-1, 3], [-1, 4]]) // false
+ */
+export function isSingleShape(s: ShapeTree): s is readonly number[] {
+  return s.length === 0 || typeof s[0] === 'number';
+}
+
+/** @example formatShapeTree([[-1, 3], [-1, 4]]) // "([-1,3], [-1,4])" */
+export function formatShapeTree(s: ShapeTree): string {
+  return isSingleShape(s) ? `[${s.join(',')}]` : `(${(s as readonly ShapeTree[]).map(formatShapeTree).join(', ')})`;
+}
+
+export function formatActivation(x: Activation): string {
+  return x instanceof tg.Tensor ? `[${x.shape.join(',')}]` : `(${x.map(formatActivation).join(', ')})`;
+}
+
+/**
+ * Checks an init-time input shape: a single shape of the given rank whose batch axis is a
+ * positive integer or -1 and whose other axes are positive integers.
+ */
+export function checkInputShape(layer: string, s: ShapeTree, rank: number, layout: string): readonly number[] {
+  if (!Array.isArray(s) || !isSingleShape(s)) {
+    throw new Error(`${layer}: expected one input of shape ${layout}, got ${Array.isArray(s) ? formatShapeTree(s) : String(s)}`);
+  }
+  if (s.length !== rank) throw new Error(`${layer}: expected input shape ${layout} (rank ${rank}), got ${formatShapeTree(s)}`);
+  checkDims(layer, s);
+  return s;
+}
+
+/** Batch axis: positive integer or -1; other axes: positive integers. */
+export function checkDims(layer: string, s: readonly number[]): void {
+  s.forEach((d, i) => {
+    const ok = Number.isInteger(d) && (d > 0 || (i === 0 && d === -1));
+    if (!ok) throw new Error(`${layer}: invalid input shape ${formatShapeTree(s)}: axis ${i} must be a positive integer${i === 0 ? ' or -1 (unknown batch)' : ''}`);
+  });
+}
+
+/** Checks an apply-time input: one tensor of the given rank. */
+export function checkInputTensor(layer: string, x: Activation, rank: number, layout: string): Tensor {
+  if (!(x instanceof tg.Tensor)) throw new Error(`${layer}: expected one input tensor ${layout}, got a list ${formatActivation(x)}`);
+  if (x.rank !== rank) throw new Error(`${layer}: expected input ${layout} (rank ${rank}), got [${x.shape.join(',')}]`);
+  return x;
+}
+
+/** A list input of exactly `n` entries (n = undefined: any length >= 1). */
+export function checkInputList(layer: string, x: Activation, n?: number): readonly Activation[] {
+  if (x instanceof tg.Tensor || !Array.isArray(x)) throw new Error(`${layer}: expected a list of inputs, got one tensor [${(x as Tensor).shape?.join(',')}]`);
+  if (n !== undefined && x.length !== n) throw new Error(`${layer}: expected ${n} inputs, got ${x.length}: ${formatActivation(x)}`);
+  if (x.length === 0) throw new Error(`${layer}: expected at least one input, got an empty list`);
+  return x;
+}
+
+export function checkShapeList(layer: string, s: ShapeTree, n?: number): readonly ShapeTree[] {
+  if (!Array.isArray(s)) throw new Error(`${layer}: expected a list of input shapes, got ${String(s)}`);
+  const tree = s as ShapeTree;
+  if (tree.length === 0 || isSingleShape(tree)) throw new Error(`${layer}: expected a list of input shapes, got one shape ${formatShapeTree(tree)}`);
+  const list = tree as readonly ShapeTree[];
+  if (n !== undefined && list.length !== n) throw new Error(`${layer}: expected ${n} input shapes, got ${list.length}: ${formatShapeTree(list)}`);
+  return list;
+}
+
+/** Validates a dtype argument (the engine checks later, but the layer can name itself now). */
+export function checkDType(layer: string, dtype: DType): DType {
+  if (dtype !== 'float32' && dtype !== 'float64') throw new Error(`${layer}: unknown dtype '${String(dtype)}' (float32 or float64)`);
+  return dtype;
+}
+
+/** A tensor leaf of a parameter object, with an error naming the layer when the tree is wrong. */
+export function paramLeaf(layer: string, params: Params, name: string): Tensor {
+  const leaf = params !== null && typeof params === 'object' && !(params instanceof tg.Tensor) && !Array.isArray(params)
+    ? (params as { readonly [k: string]: Params })[name]
+    : undefined;
+  if (!(leaf instanceof tg.Tensor)) throw new Error(`${layer}: params must be an object with a tensor '${name}' (as returned by init)`);
+  return leaf;
+}
+
+/** Parameter count of a tree (sum of leaf sizes). @example paramCount(net.init(k, [1, 3]).params) */
+export function paramCount(params: Params): number {
+  return tg.treeLeaves(params).reduce((n, t) => n + t.size, 0);
+}

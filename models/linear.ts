@@ -1,0 +1,247 @@
+/**
+ * The two layers with weights, Dense and Conv, in both parameterizations of PAPER.md section 1.
+ *
+ *   'ntk'      (the paper's default, and stax's): trainable w, beta ~ N(0, 1);
+ *              h = x . (W_std / sqrt(fan_in)) w + b_std beta
+ *   'standard' trainable W = (W_std / sqrt(fan_in)) w ~ N(0, W_std^2 / fan_in), b = b_std beta ~ N(0, b_std^2);
+ *              h = x . W + b
+ *
+ * fan_in is in_features (Dense) or in_channels * kh * kw (Conv).
+ *
+ * Both parameterizations draw w and beta from the same split of the same key, and the NTK
+ * apply scales the weights (not the output) with the very multiplication the standard init
+ * performs, so for matching W_std / b_std and the same key the two give bit-identical function
+ * values at init; only their gradients (and hence training dynamics) differ.
+ *
+ * Defaults follow neural-tangents' stax: W_std = 1, b_std = null (no bias at all: no `b`
+ * parameter), parameterization 'ntk'. The paper's experiments set them explicitly, e.g.
+ * W_std = sqrt(2), b_std = sqrt(0.1) for sigma_w^2 = 2, sigma_b^2 = 0.1.
+ */
+import type { DType, Key, Tensor } from '../engine/index.ts';
+import * as tg from '../engine/index.ts';
+import {
+  checkDType,
+  checkInputShape,
+  checkInputTensor,
+  formatShapeTree,
+  paramLeaf,
+  type Activation,
+  type InitResult,
+  type Layer,
+  type Params,
+  type ShapeTree,
+} from './layer.ts';
+
+export type Parameterization = 'ntk' | 'standard';
+
+/** Options shared by Dense and Conv. */
+export interface WeightOptions {
+  /** sigma_w: weight standard deviation before the 1/sqrt(fan_in) scaling. Default 1. */
+  W_std?: number;
+  /** sigma_b: bias standard deviation; null (the default) means no bias parameter. */
+  b_std?: number | null;
+  /** 'ntk' (default) or 'standard', see the file comment. */
+  parameterization?: Parameterization;
+}
+
+export interface DenseHyper {
+  readonly out: number;
+  readonly W_std: number;
+  readonly b_std: number | null;
+  readonly parameterization: Parameterization;
+}
+
+/**
+ * Parameters of Dense and Conv: `W` is [in, out] (Dense) or [kh, kw, in, out] (Conv, HWIO);
+ * `b` is [out] and absent when b_std is null. In the 'ntk' parameterization they hold the
+ * N(0, 1) draws w and beta, in 'standard' the scaled W and b.
+ * @example const { W, b } = Dense(3, { b_std: 0.1 }).init(tg.key(0), [-1, 4]).params as WeightParams;
+ */
+export interface WeightParams {
+  readonly W: Tensor;
+  readonly b?: Tensor;
+  readonly [name: string]: Params | undefined;
+}
+
+function resolveWeightOptions(
+  layer: string,
+  opts: WeightOptions,
+  extra: readonly string[] = [],
+): { W_std: number; b_std: number | null; parameterization: Parameterization } {
+  if (opts === null || typeof opts !== 'object') throw new Error(`${layer}: options must be an object, got ${String(opts)}`);
+  // Unknown keys are rejected because a typo (w_std, bStd) would otherwise silently use a default.
+  const known = new Set(['W_std', 'b_std', 'parameterization', ...extra]);
+  for (const k of Object.keys(opts)) if (!known.has(k)) throw new Error(`${layer}: unknown option '${k}'`);
+  const W_std = opts.W_std ?? 1;
+  const b_std = opts.b_std === undefined ? null : opts.b_std;
+  const parameterization = opts.parameterization ?? 'ntk';
+  if (!(Number.isFinite(W_std) && W_std >= 0)) throw new Error(`${layer}: W_std must be a finite number >= 0, got ${W_std}`);
+  if (b_std !== null && !(Number.isFinite(b_std) && b_std >= 0)) throw new Error(`${layer}: b_std must be null (no bias) or a finite number >= 0, got ${b_std}`);
+  if (parameterization !== 'ntk' && parameterization !== 'standard') {
+    throw new Error(`${layer}: unknown parameterization '${String(parameterization)}' (expected 'ntk' or 'standard')`);
+  }
+  return { W_std, b_std, parameterization };
+}
+
+function checkPositiveInt(layer: string, what: string, v: number): number {
+  if (!Number.isInteger(v) || v < 1) throw new Error(`${layer}: ${what} must be a positive integer, got ${v}`);
+  return v;
+}
+
+/**
+ * Draws the weight tensor and the optional bias for either parameterization from one key.
+ * Why one shared helper: the NTK/standard equivalence at init hinges on both using the same
+ * split of the key and the same multiplication.
+ */
+function drawWeights(
+  key: Key,
+  wShape: number[],
+  biasShape: number[],
+  fanIn: number,
+  hyper: { W_std: number; b_std: number | null; parameterization: Parameterization },
+  dtype: DType,
+): { W: Tensor; b?: Tensor } {
+  return tg.tidy(() => {
+    const [kW, kb] = tg.split(key);
+    const w = tg.normal(kW, wShape, dtype);
+    const beta = hyper.b_std === null ? null : tg.normal(kb, biasShape, dtype);
+    if (hyper.parameterization === 'ntk') return beta === null ? { W: w } : { W: w, b: beta };
+    const W = tg.mul(w, hyper.W_std / Math.sqrt(fanIn));
+    return beta === null ? { W } : { W, b: tg.mul(beta, hyper.b_std!) };
+  });
+}
+
+/** The effective weight and bias used by apply (scaled in the NTK parameterization). */
+function effective(
+  layer: string,
+  params: Params,
+  fanIn: number,
+  hyper: { W_std: number; b_std: number | null; parameterization: Parameterization },
+): { W: Tensor; b: Tensor | null } {
+  const W = paramLeaf(layer, params, 'W');
+  const b = hyper.b_std === null ? null : paramLeaf(layer, params, 'b');
+  if (hyper.parameterization === 'standard') return { W, b };
+  // Scale the weights, not the output: the same multiplication the standard init performs, so
+  // both parameterizations compute bit-identical functions at init. It costs one pass over the
+  // P weights per call, small next to the N * P multiply-adds of the matmul or conv.
+  return { W: tg.mul(W, hyper.W_std / Math.sqrt(fanIn)), b: b === null ? null : tg.mul(b, hyper.b_std!) };
+}
+
+/**
+ * Fully connected layer on [N, in] inputs: [N, in] -> [N, out].
+ * @example
+ * const layer = Dense(10, { W_std: Math.SQRT2, b_std: 0.1, parameterization: 'ntk' });
+ * const { params } = layer.init(tg.key(0), [-1, 784], 'float64'); // { W: [784,10], b: [10] }
+ */
+export function Dense(out: number, opts: WeightOptions = {}): Layer<DenseHyper, Tensor> {
+  const name = `Dense(${out})`;
+  checkPositiveInt(name, 'the output size', out);
+  const hyper: DenseHyper = Object.freeze({ out, ...resolveWeightOptions(name, opts) });
+  return {
+    name: 'Dense',
+    hyper,
+    init(key: Key, inputShape: ShapeTree, dtype: DType = 'float32'): InitResult {
+      const s = checkInputShape(name, inputShape, 2, '[N, features]');
+      const params = drawWeights(key, [s[1], out], [out], s[1], hyper, checkDType(name, dtype));
+      return { params, outputShape: [s[0], out] };
+    },
+    apply(params: Params, xIn: Activation): Tensor {
+      const x = checkInputTensor(name, xIn, 2, '[N, features]');
+      const W = paramLeaf(name, params, 'W');
+      if (W.rank !== 2 || W.shape[1] !== out || W.shape[0] !== x.shape[1]) {
+        throw new Error(`${name}: input [${x.shape.join(',')}] does not match weight [${W.shape.join(',')}] (expected [${x.shape[1]},${out}])`);
+      }
+      const e = effective(name, params, W.shape[0], hyper);
+      const h = tg.matmul(x, e.W);
+      return e.b === null ? h : tg.add(h, e.b);
+    },
+  };
+}
+
+export type ConvPadding = 'SAME' | 'VALID';
+
+export interface ConvOptions extends WeightOptions {
+  /** Default 1. */
+  strides?: number | readonly [number, number];
+  /** Default 'VALID' (as in stax). */
+  padding?: ConvPadding;
+  /** Kernel dilation, default 1. */
+  dilation?: number | readonly [number, number];
+}
+
+export interface ConvHyper {
+  readonly outChannels: number;
+  readonly filterShape: readonly [number, number];
+  readonly strides: readonly [number, number];
+  readonly padding: ConvPadding;
+  readonly dilation: readonly [number, number];
+  readonly W_std: number;
+  readonly b_std: number | null;
+  readonly parameterization: Parameterization;
+}
+
+function pairOf(layer: string, what: string, v: number | readonly [number, number] | undefined): readonly [number, number] {
+  const p: readonly number[] = v === undefined ? [1, 1] : typeof v === 'number' ? [v, v] : v;
+  if (!Array.isArray(p) || p.length !== 2) throw new Error(`${layer}: ${what} must be a number or a pair, got ${JSON.stringify(v)}`);
+  p.forEach((d) => checkPositiveInt(layer, what, d));
+  return Object.freeze([p[0], p[1]] as const);
+}
+
+/**
+ * Output spatial size of one axis (TensorFlow/JAX conventions, as tg.conv2d).
+ * @example convOutputSize(32, 3, 2, 1, 'SAME') // 16; convOutputSize(32, 3, 1, 1, 'VALID') // 30
+ */
+export function convOutputSize(inSize: number, kernel: number, stride: number, dilation: number, padding: ConvPadding): number {
+  if (padding === 'SAME') return Math.ceil(inSize / stride);
+  const effective = (kernel - 1) * dilation + 1;
+  return Math.floor((inSize - effective) / stride) + 1;
+}
+
+/**
+ * 2-D convolution on NHWC inputs with an HWIO kernel: [N, H, W, C] -> [N, H', W', outChannels].
+ * @example
+ * const conv = Conv(64, [3, 3], { strides: 2, padding: 'SAME', W_std: Math.SQRT2 });
+ * const { params, outputShape } = conv.init(tg.key(0), [-1, 32, 32, 3]); // W: [3,3,3,64]; [-1,16,16,64]
+ */
+export function Conv(outChannels: number, filterShape: readonly [number, number], opts: ConvOptions = {}): Layer<ConvHyper, Tensor> {
+  const name = `Conv(${outChannels}, [${Array.isArray(filterShape) ? filterShape.join(',') : String(filterShape)}])`;
+  checkPositiveInt(name, 'outChannels', outChannels);
+  if (!Array.isArray(filterShape)) throw new Error(`${name}: filterShape must be a pair [kh, kw], got ${JSON.stringify(filterShape)}`);
+  const filter = pairOf(name, 'filterShape', filterShape);
+  const padding = opts.padding ?? 'VALID';
+  if (padding !== 'SAME' && padding !== 'VALID') throw new Error(`${name}: padding must be 'SAME' or 'VALID', got ${JSON.stringify(padding)}`);
+  const hyper: ConvHyper = Object.freeze({
+    outChannels,
+    filterShape: filter,
+    strides: pairOf(name, 'strides', opts.strides),
+    padding,
+    dilation: pairOf(name, 'dilation', opts.dilation),
+    ...resolveWeightOptions(name, opts, ['strides', 'padding', 'dilation']),
+  });
+  const layout = '[N, H, W, C] (NHWC)';
+  return {
+    name: 'Conv',
+    hyper,
+    init(key: Key, inputShape: ShapeTree, dtype: DType = 'float32'): InitResult {
+      const s = checkInputShape(name, inputShape, 4, layout);
+      const out = [0, 1].map((i) => convOutputSize(s[1 + i], filter[i], hyper.strides[i], hyper.dilation[i], padding));
+      if (out.some((d) => d < 1)) {
+        throw new Error(`${name}: the ${hyper.dilation.join('x')}-dilated filter does not fit input ${formatShapeTree(s)} with ${padding} padding`);
+      }
+      const cin = s[3];
+      const params = drawWeights(key, [filter[0], filter[1], cin, outChannels], [outChannels], cin * filter[0] * filter[1], hyper, checkDType(name, dtype));
+      return { params, outputShape: [s[0], out[0], out[1], outChannels] };
+    },
+    apply(params: Params, xIn: Activation): Tensor {
+      const x = checkInputTensor(name, xIn, 4, layout);
+      const W = paramLeaf(name, params, 'W');
+      const expected = [filter[0], filter[1], x.shape[3], outChannels];
+      if (W.rank !== 4 || W.shape.some((d, i) => d !== expected[i])) {
+        throw new Error(`${name}: input [${x.shape.join(',')}] does not match kernel [${W.shape.join(',')}] (expected [${expected.join(',')}])`);
+      }
+      const e = effective(name, params, x.shape[3] * filter[0] * filter[1], hyper);
+      const h = tg.conv2d(x, e.W, { strides: hyper.strides, padding, dilation: hyper.dilation });
+      return e.b === null ? h : tg.add(h, e.b);
+    },
+  };
+}

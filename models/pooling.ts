@@ -1,0 +1,98 @@
+/** Parameter-free layers that change shape: Flatten, AvgPool and GlobalAvgPool (NHWC). */
+import type { DType, Key, Tensor } from '../engine/index.ts';
+import * as tg from '../engine/index.ts';
+import { checkDims, checkInputShape, checkInputTensor, formatShapeTree, isSingleShape, type Activation, type InitResult, type Layer, type Params, type ShapeTree } from './layer.ts';
+
+/**
+ * [N, d1, d2, ...] -> [N, d1 * d2 * ...] (row-major, so NHWC images flatten pixel by pixel).
+ * @example serial(Conv(8, [3, 3]), Relu(), Flatten(), Dense(10))
+ */
+export function Flatten(): Layer<Record<string, never>, Tensor> {
+  const name = 'Flatten';
+  return {
+    name,
+    hyper: Object.freeze({}),
+    init(_key: Key, inputShape: ShapeTree, _dtype?: DType): InitResult {
+      if (!Array.isArray(inputShape) || !isSingleShape(inputShape) || inputShape.length < 1) {
+        throw new Error(`${name}: expected one input shape [N, ...], got ${Array.isArray(inputShape) ? formatShapeTree(inputShape) : String(inputShape)}`);
+      }
+      checkDims(name, inputShape);
+      return { params: null, outputShape: [inputShape[0], inputShape.slice(1).reduce((a, b) => a * b, 1)] };
+    },
+    apply(_params: Params, xIn: Activation): Tensor {
+      if (!(xIn instanceof tg.Tensor) || xIn.rank < 1) checkInputTensor(name, xIn, 1, '[N, ...]');
+      const x = xIn as Tensor;
+      return tg.reshape(x, [x.shape[0], x.shape.slice(1).reduce((a, b) => a * b, 1)]);
+    },
+  };
+}
+
+export interface AvgPoolHyper {
+  readonly window: readonly [number, number];
+  readonly strides: readonly [number, number];
+  readonly padding: 'SAME' | 'VALID';
+}
+
+function poolOutputSize(inSize: number, window: number, stride: number, padding: 'SAME' | 'VALID'): number {
+  return padding === 'SAME' ? Math.ceil(inSize / stride) : Math.floor((inSize - window) / stride) + 1;
+}
+
+/**
+ * Average pooling over NHWC windows; zero padding counts in the average (stax's
+ * normalize_edges = false). Defaults as stax: strides [1, 1] (note: tg.avgPool's own default
+ * is strides = window), padding 'VALID'.
+ * @example AvgPool([2, 2], [2, 2]) // [N, 8, 8, C] -> [N, 4, 4, C]
+ */
+export function AvgPool(
+  window: readonly [number, number],
+  strides: readonly [number, number] = [1, 1],
+  padding: 'SAME' | 'VALID' = 'VALID',
+): Layer<AvgPoolHyper, Tensor> {
+  const name = `AvgPool([${Array.isArray(window) ? window.join(',') : String(window)}])`;
+  const pair = (what: string, v: readonly number[]): readonly [number, number] => {
+    if (!Array.isArray(v) || v.length !== 2 || !v.every((d) => Number.isInteger(d) && d >= 1)) {
+      throw new Error(`${name}: ${what} must be a pair of positive integers, got ${JSON.stringify(v)}`);
+    }
+    return Object.freeze([v[0], v[1]] as const);
+  };
+  if (padding !== 'SAME' && padding !== 'VALID') throw new Error(`${name}: padding must be 'SAME' or 'VALID', got ${JSON.stringify(padding)}`);
+  const hyper: AvgPoolHyper = Object.freeze({ window: pair('window', window), strides: pair('strides', strides), padding });
+  const layout = '[N, H, W, C] (NHWC)';
+  return {
+    name: 'AvgPool',
+    hyper,
+    init(_key: Key, inputShape: ShapeTree, _dtype?: DType): InitResult {
+      const s = checkInputShape(name, inputShape, 4, layout);
+      const out = [0, 1].map((i) => poolOutputSize(s[1 + i], hyper.window[i], hyper.strides[i], padding));
+      if (out.some((d) => d < 1)) throw new Error(`${name}: the window does not fit input ${formatShapeTree(s)} with VALID padding`);
+      return { params: null, outputShape: [s[0], out[0], out[1], s[3]] };
+    },
+    apply(_params: Params, xIn: Activation): Tensor {
+      const x = checkInputTensor(name, xIn, 4, layout);
+      if (padding === 'VALID' && (x.shape[1] < hyper.window[0] || x.shape[2] < hyper.window[1])) {
+        throw new Error(`${name}: the window does not fit input [${x.shape.join(',')}] with VALID padding`);
+      }
+      return tg.avgPool(x, hyper.window, hyper.strides, padding);
+    },
+  };
+}
+
+/**
+ * Mean over all spatial positions: [N, H, W, C] -> [N, C].
+ * @example serial(Conv(64, [3, 3], { padding: 'SAME' }), Relu(), GlobalAvgPool(), Dense(10))
+ */
+export function GlobalAvgPool(): Layer<Record<string, never>, Tensor> {
+  const name = 'GlobalAvgPool';
+  const layout = '[N, H, W, C] (NHWC)';
+  return {
+    name,
+    hyper: Object.freeze({}),
+    init(_key: Key, inputShape: ShapeTree, _dtype?: DType): InitResult {
+      const s = checkInputShape(name, inputShape, 4, layout);
+      return { params: null, outputShape: [s[0], s[3]] };
+    },
+    apply(_params: Params, xIn: Activation): Tensor {
+      return tg.globalAvgPool(checkInputTensor(name, xIn, 4, layout));
+    },
+  };
+}
