@@ -1,0 +1,286 @@
+/**
+ * The main study (the shape of the paper's Figure 3): a wide ReLU network trained by full-batch
+ * gradient descent on MSE, set against its linearization around initialization computed three
+ * ways: the closed form from the empirical NTK at init (exact for discrete GD on f_lin), the
+ * linearized model trained step by step, and the network itself.
+ */
+import * as tg from '../engine/index.ts';
+import type { Tensor } from '../engine/index.ts';
+import { loadCifar10Dir } from '../data/cifar10.ts';
+import { loadMnist } from '../data/mnist.ts';
+import { mseFlow, type MseLossScaling } from '../linearize/flow.ts';
+import { matrix, type Matrix } from '../linearize/linalg.ts';
+import { linearize, weightChange } from '../linearize/linearize.ts';
+import { empiricalNtk } from '../linearize/ntk.ts';
+import { Dense, Relu, serial, type AnyLayer, type Params } from '../models/index.ts';
+import type { Progress } from './progress.ts';
+
+export interface StudyOptions {
+  dataset: 'mnist' | 'cifar2';
+  dataDir: string;
+  width: number;
+  depth: number;
+  trainSize: number;
+  testSize: number;
+  steps: number;
+  /** null: half the stable threshold, 1 / lambda_max. */
+  lr: number | null;
+  loss: MseLossScaling;
+  backend: 'auto' | 'cpu' | 'webgpu';
+  seed: number;
+  /** Test points whose outputs are plotted over time. */
+  points: number;
+}
+
+export interface Series {
+  steps: number[];
+  network: number[];
+  linearized: number[];
+  closedForm: number[];
+}
+
+export interface StudyReport {
+  options: StudyOptions;
+  backend: string;
+  backendReason: string;
+  lr: number;
+  maxStableLearningRate: number;
+  lambdaMax: number;
+  lambdaMin: number;
+  parameterCount: number;
+  /** Reported losses are 0.5 * mean((f - y)^2) over the set, whatever the training scaling. */
+  trainLoss: Series;
+  testLoss: Series;
+  /** RMSE over test points between the network and the linearized model (step by step) / closed form. */
+  rmseNetworkVsLinearized: { steps: number[]; stepByStep: number[]; closedForm: number[] };
+  testOutputs: { index: number; label: number; series: Series }[];
+  weights: { name: string; series: Series }[];
+  relativeWeightChange: { name: string; value: number }[];
+  relativeNtkChange: number;
+  linearizedVsClosedFormMaxDiff: number;
+  seconds: { ntk: number; network: number; linearized: number; closedForm: number; total: number };
+}
+
+/** Step indices 0, 1, 2, ... spaced logarithmically up to `steps` (for log-time plots). */
+export function recordSteps(steps: number, count = 40): number[] {
+  const out = new Set<number>([0, steps]);
+  for (let i = 0; i < count; i++) out.add(Math.round(Math.pow(steps, i / (count - 1))));
+  return [...out].filter((s) => s <= steps).sort((a, b) => a - b);
+}
+
+function network(width: number, depth: number): AnyLayer {
+  const hidden: AnyLayer[] = [];
+  // sigma_w^2 = 2, sigma_b^2 = 0.1, NTK parameterization: the paper's Figure 3 setup.
+  for (let i = 0; i < depth; i++) hidden.push(Dense(width, { W_std: Math.SQRT2, b_std: Math.sqrt(0.1), parameterization: 'ntk' }), Relu());
+  return serial(...hidden, Dense(1, { W_std: Math.SQRT2, b_std: Math.sqrt(0.1), parameterization: 'ntk' })) as AnyLayer;
+}
+
+async function loadData(o: StudyOptions): Promise<{ xTrain: Float32Array; yTrain: Float32Array; xTest: Float32Array; yTest: Float32Array; dim: number }> {
+  if (o.dataset === 'mnist') {
+    // Digits 4 vs 9 (a hard pair), as +-1 regression.
+    const { train, test } = await loadMnist({ trainSize: o.trainSize, testSize: o.testSize, classes: [4, 9], seed: o.seed, target: 'pm1', flatten: true });
+    return { xTrain: train.x, yTrain: train.y, xTest: test.x, yTest: test.y, dim: train.xShape[1] };
+  }
+  const { train, test } = await loadCifar10Dir(o.dataDir, {
+    trainSize: o.trainSize, testSize: o.testSize, classes: ['airplane', 'horse'], seed: o.seed, target: 'pm1', standardize: true, flatten: true,
+  });
+  return { xTrain: train.x, yTrain: train.y, xTest: test.x, yTest: test.y, dim: train.xShape[1] };
+}
+
+async function toMatrix(t: Tensor): Promise<Matrix> {
+  const rows = t.shape[0];
+  return matrix(rows, t.size / rows, Float64Array.from(await t.data()));
+}
+
+function halfMse(f: ArrayLike<number>, y: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < y.length; i++) s += (f[i] - y[i]) ** 2;
+  return (0.5 * s) / y.length;
+}
+
+function rmse(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += (a[i] - b[i]) ** 2;
+  return Math.sqrt(s / a.length);
+}
+
+async function frobenius(t: Tensor): Promise<number> {
+  return Math.sqrt(await tg.tidy(() => tg.sum(tg.square(t))).item());
+}
+
+/** Individual weights to follow: the first weight of the first and of the last layer. */
+function trackedWeights(params: Params): { name: string; leaf: number }[] {
+  const leaves = tg.treeLeaves(params);
+  const weightLeaves = leaves.map((l, i) => ({ l, i })).filter(({ l }) => l.rank === 2);
+  return [
+    { name: 'first layer W[0,0]', leaf: weightLeaves[0].i },
+    { name: 'last layer W[0,0]', leaf: weightLeaves[weightLeaves.length - 1].i },
+  ];
+}
+
+async function firstEntries(params: Params, tracked: { leaf: number }[]): Promise<number[]> {
+  const leaves = tg.treeLeaves(params);
+  return Promise.all(tracked.map(async ({ leaf }) => (await tg.tidy(() => tg.slice(tg.reshape(leaves[leaf], [-1]), [0], [1])).data())[0]));
+}
+
+/** Full-batch GD on `loss(apply(params, xTrain))`, recording outputs and weights at `record` steps. */
+async function gradientDescent(
+  apply: (p: Params, x: Tensor) => Tensor, params0: Params, data: { xTrain: Tensor; yTrain: Tensor; xTest: Tensor },
+  lr: number, loss: MseLossScaling, steps: number, record: number[], tracked: { leaf: number }[], progress: Progress, phase: string,
+): Promise<{ train: Float32Array[]; test: Float32Array[]; weights: number[][]; final: Params }> {
+  const lossFn = (p: Params) => tg.mse(apply(p, data.xTrain), data.yTrain, loss);
+  const gradFn = tg.grad(lossFn);
+  const train: Float32Array[] = [];
+  const test: Float32Array[] = [];
+  const weights: number[][] = [];
+  let params = params0;
+  progress.start(phase, steps);
+  for (let step = 0; step <= steps; step++) {
+    if (record.includes(step)) {
+      const [ft, fs] = tg.tidy(() => [apply(params, data.xTrain), apply(params, data.xTest)]);
+      train.push((await ft.data()) as Float32Array);
+      test.push((await fs.data()) as Float32Array);
+      weights.push(await firstEntries(params, tracked));
+      tg.dispose([ft, fs]);
+      progress.update(step, `train loss ${halfMse(train[train.length - 1], await data.yTrain.data()).toExponential(3)}`);
+    }
+    if (step === steps) break;
+    const next = tg.tidy(() => tg.keep(tg.treeZip([params, gradFn(params)], ([p, g]) => tg.sub(p, tg.mul(g, lr)))));
+    if (params !== params0) tg.dispose(params);
+    params = next;
+  }
+  progress.update(steps);
+  progress.stop();
+  return { train, test, weights, final: params };
+}
+
+export async function runStudy(o: StudyOptions, progress: Progress, log: (s: string) => void): Promise<StudyReport> {
+  const t0 = performance.now();
+  const data = await loadData(o);
+  const { backend, reason } = await tg.initBackend(o.backend === 'auto' ? undefined : o.backend);
+  log(`backend: ${backend.name} (${reason})`);
+  const net = network(o.width, o.depth);
+  const xTrain = tg.keep(tg.tensor(data.xTrain, [o.trainSize, data.dim]));
+  const yTrain = tg.keep(tg.tensor(data.yTrain, [o.trainSize, 1]));
+  const xTest = tg.keep(tg.tensor(data.xTest, [o.testSize, data.dim]));
+  const { params: params0 } = net.init(tg.key(o.seed), [-1, data.dim], 'float32');
+  tg.keep(params0);
+  const apply = (p: Params, x: Tensor) => net.apply(p, x) as Tensor;
+  const parameterCount = tg.treeLeaves(params0).reduce((n, l) => n + l.size, 0);
+
+  // The empirical NTK at initialization, train x train and test x train (structured: no Jacobian).
+  const tNtk = performance.now();
+  progress.start('NTK', 2);
+  const thetaTrain = await toMatrix(tg.tidy(() => empiricalNtk(apply, params0, xTrain, xTrain)));
+  progress.update(1);
+  const thetaTestTrain = await toMatrix(tg.tidy(() => empiricalNtk(apply, params0, xTest, xTrain)));
+  progress.update(2);
+  progress.stop();
+  const f0Train = await toMatrix(tg.tidy(() => apply(params0, xTrain)));
+  const f0Test = await toMatrix(tg.tidy(() => apply(params0, xTest)));
+  const ntkSeconds = (performance.now() - tNtk) / 1000;
+  const yTrainM = matrix(o.trainSize, 1, Float64Array.from(data.yTrain));
+  const probe = mseFlow({ thetaTrain, f0Train, yTrain: yTrainM, eta: 1, loss: o.loss });
+  const threshold = probe.maxStableLearningRate;
+  const lr = o.lr ?? threshold / 2;
+  if (!(lr < threshold)) {
+    throw new Error(`--lr ${lr} is at or above the stable threshold 2/lambda_max = ${threshold.toPrecision(4)} for this kernel and loss '${o.loss}'; gradient descent would diverge`);
+  }
+  const flow = mseFlow({ thetaTrain, thetaTestTrain, f0Train, f0Test, yTrain: yTrainM, eta: lr, loss: o.loss, singular: 'pinv' });
+  const record = recordSteps(o.steps);
+  const tracked = trackedWeights(params0);
+  const tensors = { xTrain, yTrain, xTest };
+
+  const tNet = performance.now();
+  const net1 = await gradientDescent(apply, params0, tensors, lr, o.loss, o.steps, record, tracked, progress, 'network');
+  const netSeconds = (performance.now() - tNet) / 1000;
+  const fLin = linearize(apply, params0);
+  const tLin = performance.now();
+  const lin = await gradientDescent(fLin, params0, tensors, lr, o.loss, o.steps, record, tracked, progress, 'linearized');
+  const linSeconds = (performance.now() - tLin) / 1000;
+
+  const tClosed = performance.now();
+  const closedTrain = flow.gdTrainAt(record);
+  const closedTest = flow.gdTestAt(record);
+  const closedWeights: number[][] = [];
+  for (const step of record) {
+    const c = flow.gdCoefficientsAt(step);
+    const omega = weightChange(apply, params0, xTrain, tg.tensor(Float32Array.from(c.data), [o.trainSize, 1]));
+    const moved = tg.tidy(() => tg.treeZip([params0, omega], ([p, w]) => tg.add(p, w)));
+    closedWeights.push(await firstEntries(moved, tracked));
+    tg.dispose([omega, moved]);
+  }
+  const closedSeconds = (performance.now() - tClosed) / 1000;
+
+  const yTest = data.yTest;
+  const series = (pick: (i: number, source: 'network' | 'linearized' | 'closedForm') => number): Series => ({
+    steps: record,
+    network: record.map((_, i) => pick(i, 'network')),
+    linearized: record.map((_, i) => pick(i, 'linearized')),
+    closedForm: record.map((_, i) => pick(i, 'closedForm')),
+  });
+  const trainOf = (i: number, s: string) => (s === 'network' ? net1.train[i] : s === 'linearized' ? lin.train[i] : closedTrain[i].data);
+  const testOf = (i: number, s: string) => (s === 'network' ? net1.test[i] : s === 'linearized' ? lin.test[i] : closedTest[i].data);
+  let linVsClosed = 0;
+  record.forEach((_, i) => {
+    for (let j = 0; j < o.trainSize; j++) linVsClosed = Math.max(linVsClosed, Math.abs(lin.train[i][j] - closedTrain[i].data[j]));
+  });
+
+  // Relative weight change per layer and relative NTK change between init and the trained network.
+  const flat0 = tg.flatten(params0);
+  const leavesT = tg.treeLeaves(net1.final);
+  const names = leafNames(params0);
+  const relativeWeightChange: { name: string; value: number }[] = [];
+  for (let i = 0; i < flat0.leaves.length; i++) {
+    const diff = tg.tidy(() => tg.sub(leavesT[i], flat0.leaves[i]));
+    relativeWeightChange.push({ name: names[i], value: (await frobenius(diff)) / (await frobenius(flat0.leaves[i])) });
+    diff.dispose();
+  }
+  const thetaFinal = tg.tidy(() => empiricalNtk(apply, net1.final, xTrain, xTrain));
+  const theta0 = tg.tensor(Float32Array.from(thetaTrain.data), [thetaTrain.rows, thetaTrain.cols]);
+  const dTheta = tg.tidy(() => tg.sub(thetaFinal, theta0));
+  const relativeNtkChange = (await frobenius(dTheta)) / (await frobenius(theta0));
+  tg.dispose([thetaFinal, theta0, dTheta]);
+
+  const points = Math.min(o.points, o.testSize);
+  const report: StudyReport = {
+    options: o,
+    backend: backend.name,
+    backendReason: reason,
+    lr,
+    maxStableLearningRate: threshold,
+    lambdaMax: flow.eigenvalues[flow.eigenvalues.length - 1] ,
+    lambdaMin: flow.eigenvalues[0],
+    parameterCount,
+    trainLoss: series((i, s) => halfMse(trainOf(i, s), data.yTrain)),
+    testLoss: series((i, s) => halfMse(testOf(i, s), yTest)),
+    rmseNetworkVsLinearized: {
+      steps: record,
+      stepByStep: record.map((_, i) => rmse(net1.test[i], lin.test[i])),
+      closedForm: record.map((_, i) => rmse(net1.test[i], closedTest[i].data)),
+    },
+    testOutputs: Array.from({ length: points }, (_, p) => ({ index: p, label: yTest[p], series: series((i, s) => testOf(i, s)[p]) })),
+    weights: tracked.map((w, k) => ({
+      name: w.name,
+      series: { steps: record, network: net1.weights.map((r) => r[k]), linearized: lin.weights.map((r) => r[k]), closedForm: closedWeights.map((r) => r[k]) },
+    })),
+    relativeWeightChange,
+    relativeNtkChange,
+    linearizedVsClosedFormMaxDiff: linVsClosed,
+    seconds: { ntk: ntkSeconds, network: netSeconds, linearized: linSeconds, closedForm: closedSeconds, total: (performance.now() - t0) / 1000 },
+  };
+  tg.dispose([xTrain, yTrain, xTest, params0, net1.final, lin.final]);
+  return report;
+}
+
+/** Readable names of parameter leaves in tree-flattening order, e.g. "layer 0 W". */
+function leafNames(params: Params): string[] {
+  const names: string[] = [];
+  const walk = (node: unknown, path: string): void => {
+    if (node instanceof tg.Tensor) names.push(path);
+    else if (Array.isArray(node)) node.forEach((c, i) => walk(c, `${path}${path ? '.' : ''}${i}`));
+    else if (node !== null && typeof node === 'object') for (const k of Object.keys(node).sort()) walk((node as Record<string, unknown>)[k], `${path}.${k}`);
+  };
+  walk(params, '');
+  return names.map((n) => `layer ${n}`);
+}
