@@ -62,7 +62,9 @@ describe('wide networks evolve as their linearization (section 8)', () => {
       };
       const a = train(net.apply);
       const b = train(fLin);
-      return Math.sqrt(a.reduce((s, v, i) => s + (v - b[i]) ** 2, 0) / a.length);
+      let s = 0;
+      for (let i = 0; i < a.length; i++) s += (a[i] - b[i]) ** 2;
+      return Math.sqrt(s / a.length);
     });
     const widths = [32, 128, 512];
     const gaps = widths.map(gap);

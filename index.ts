@@ -1,0 +1,9 @@
+/**
+ * tangentgrad: a from-scratch autodiff tensor engine (CPU and WebGPU) with the empirical NTK and
+ * the linearized training dynamics of wide networks.
+ * @example import * as tg from 'tangentgrad'; import { models, linearize } from 'tangentgrad';
+ */
+export * from './engine/index.ts';
+export * as models from './models/index.ts';
+export * as lin from './linearize/index.ts';
+export * as data from './data/index.ts';

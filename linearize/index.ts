@@ -1,0 +1,9 @@
+/** linearize/: the linearized network, empirical NTKs, and closed-form / integrated training dynamics. */
+export { linearize, weightChange, type ApplyFn } from './linearize.ts';
+export { empiricalNtk, ntkVp, type NtkMethod, type EmpiricalNtkOptions } from './ntk.ts';
+export { structuredNtkPlan, type ParameterRule } from './ntk-structured.ts';
+export { mseFlow, type MseFlow, type MseFlowInputs, type MseLossScaling } from './flow.ts';
+export { dopri5 } from './ode.ts';
+export * from './function-space.ts';
+export * from './gp.ts';
+export * as linalg from './linalg.ts';
