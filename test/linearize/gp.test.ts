@@ -15,29 +15,7 @@ import {
   symmetrize,
   transpose,
 } from '../../linearize/linalg.ts';
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return (s / 4294967296) * 2 - 1;
-  };
-}
-
-function randomMatrix(rows: number, cols: number, rand: () => number): Matrix {
-  const a = matrix(rows, cols);
-  for (let i = 0; i < a.data.length; i++) a.data[i] = rand();
-  return a;
-}
-
-function maxDiff(a: Matrix, b: Matrix): number {
-  expect([a.rows, a.cols]).toEqual([b.rows, b.cols]);
-  return maxAbs(addScaled(a, b, 1, -1));
-}
+import { maxDiff, randomMatrix, rng } from './random-matrices.ts';
 
 function block(a: Matrix, r0: number, r1: number, c0: number, c1: number): Matrix {
   const out = matrix(r1 - r0, c1 - c0);
