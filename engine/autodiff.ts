@@ -41,9 +41,13 @@ function traceCall(op: string, f: (...args: any[]) => unknown, args: readonly un
       callArgs[i] = flat.unflatten(wrapped);
     }
     out = f(...callArgs);
-  } finally {
+  } catch (e) {
+    // Free what the failed call created; nothing will walk this trace.
     stopRecording(trace, peekNextTensorId());
+    finish(trace, []);
+    throw e;
   }
+  stopRecording(trace, peekNextTensorId());
   if (out instanceof Promise) {
     finish(trace, []);
     throw new Error(`${op}: the function must be synchronous (it returned a Promise); ops only enqueue, so no await is needed inside`);

@@ -143,3 +143,19 @@ describe('memory', () => {
     expect(() => tg.add(x, 1)).toThrow(/used after dispose/);
   });
 });
+
+describe('failures inside traced functions', () => {
+  it('an exception inside f leaves no tensor pinned or alive and tracing usable', () => {
+    const before = tg.liveTensorCount();
+    const x = tg.tensor([1, 2, 3]);
+    expect(() => tg.grad((t: Tensor) => {
+      tg.exp(t);
+      throw new Error('boom');
+    })(x)).toThrow('boom');
+    expect(() => tg.jvp((t: Tensor) => tg.add(tg.exp(t), tg.zeros([4])), [x], [x])).toThrow(/add: shapes \[3\] and \[4\] do not broadcast/);
+    x.dispose();
+    expect(tg.liveTensorCount()).toBe(before);
+    const g = tg.grad((t: Tensor) => tg.sum(tg.square(t)))(tg.tensor([3], undefined, 'float64'));
+    expect(g.itemSync()).toBe(6);
+  });
+});
