@@ -1,11 +1,10 @@
-/** CPU kernels for the elementwise primitives; broadcasting reads through stride-0 views. */
+/** CPU kernels for the elementwise primitives; broadcasting reads through stride-0 axes. */
 import erf from '@stdlib/math-base-special-erf';
-import type { NdArray } from 'ndarray';
-import ops from 'ndarray-ops';
 import type { KernelInput } from '../../engine/backend.ts';
 import { allocate, type DType, type TypedArray } from '../../engine/dtype.ts';
 import { shapesEqual, sizeOf, type Shape } from '../../engine/shape.ts';
-import { broadcastView, materialize, output } from './views.ts';
+import { broadcastBinary, compileStridedBinary } from './strided.ts';
+import { broadcastView, materialize } from './views.ts';
 
 export type CpuInput = KernelInput<TypedArray>;
 export type CpuKernel = (inputs: readonly CpuInput[], params: any, outShape: Shape, dtype: DType) => TypedArray;
@@ -47,18 +46,18 @@ export const unaryKernels: Record<string, CpuKernel> = {
   expm1: unary('Math.expm1(x)'),
 };
 
-type NdBinary = (out: NdArray, a: NdArray, b: NdArray) => unknown;
-
-function binary(nd: NdBinary, expr: string): CpuKernel {
-  // Three specialized loops: same shapes, scalar right operand, scalar left operand.
+function binary(expr: string): CpuKernel {
+  // Four specialized loops: same shapes, scalar right operand, scalar left operand, and any
+  // other broadcast (strided.ts).
   const same = new Function('xs', 'ys', 'out', 'n', `for (let i = 0; i < n; i++) { const x = xs[i], y = ys[i]; out[i] = ${expr}; }`) as BinaryLoop;
   const right = new Function('xs', 'ys', 'out', 'n', `const y = ys[0]; for (let i = 0; i < n; i++) { const x = xs[i]; out[i] = ${expr}; }`) as BinaryLoop;
   const left = new Function('xs', 'ys', 'out', 'n', `const x = xs[0]; for (let i = 0; i < n; i++) { const y = ys[i]; out[i] = ${expr}; }`) as BinaryLoop;
+  const strided = compileStridedBinary(expr);
   return ([a, b], _p, outShape, dtype) => {
     const x = a.storage;
     const y = b.storage;
-    // Everything that is not one of the fast cases goes through ndarray-ops on stride-0 views,
-    // which never materializes the broadcast operands.
+    // Everything that is not one of the flat cases reads the operands through stride-0 axes,
+    // never materializing them.
     if (shapesEqual(a.shape, b.shape)) {
       const out = allocate(dtype, x.length);
       same(x, y, out, out.length);
@@ -74,27 +73,27 @@ function binary(nd: NdBinary, expr: string): CpuKernel {
       left(x, y, out, out.length);
       return out;
     }
-    const [data, out] = output(outShape, dtype);
-    if (data.length > 0) nd(out, broadcastView(x, a.shape, outShape), broadcastView(y, b.shape, outShape));
-    return data;
+    const out = allocate(dtype, sizeOf(outShape));
+    broadcastBinary(strided, x, a.shape, y, b.shape, outShape, out);
+    return out;
   };
 }
 
 export const binaryKernels: Record<string, CpuKernel> = {
-  add: binary(ops.add, 'x + y'),
-  sub: binary(ops.sub, 'x - y'),
-  mul: binary(ops.mul, 'x * y'),
-  div: binary(ops.div, 'x / y'),
+  add: binary('x + y'),
+  sub: binary('x - y'),
+  mul: binary('x * y'),
+  div: binary('x / y'),
   // NaN propagates, as in NumPy.
-  max: binary(ops.max, 'x > y || x !== x ? x : y'),
-  min: binary(ops.min, 'x < y || x !== x ? x : y'),
-  pow: binary(ops.pow, 'Math.pow(x, y)'),
-  greater: binary(ops.gt, 'x > y ? 1 : 0'),
-  greaterEqual: binary(ops.geq, 'x >= y ? 1 : 0'),
-  less: binary(ops.lt, 'x < y ? 1 : 0'),
-  lessEqual: binary(ops.leq, 'x <= y ? 1 : 0'),
-  equal: binary(ops.eq, 'x === y ? 1 : 0'),
-  notEqual: binary(ops.neq, 'x !== y ? 1 : 0'),
+  max: binary('x > y || x !== x ? x : y'),
+  min: binary('x < y || x !== x ? x : y'),
+  pow: binary('Math.pow(x, y)'),
+  greater: binary('x > y ? 1 : 0'),
+  greaterEqual: binary('x >= y ? 1 : 0'),
+  less: binary('x < y ? 1 : 0'),
+  lessEqual: binary('x <= y ? 1 : 0'),
+  equal: binary('x === y ? 1 : 0'),
+  notEqual: binary('x !== y ? 1 : 0'),
 };
 
 export const where: CpuKernel = ([c, a, b], _p, outShape, dtype) => {

@@ -1,35 +1,88 @@
-/** CPU reductions: reduced axes are moved last (a strided copy only when they are not already), then each contiguous block is folded. */
+/**
+ * CPU reductions in one pass over the input in memory order: each input element is folded into
+ * its output slot (output stride 0 on reduced axes), accumulated in doubles. No transposed copy
+ * of the input is made, whichever axes are reduced: summing a [16, 2048] batch over axis 0 reads
+ * it once, row by row.
+ */
 import type { ReduceParams } from '../../engine/primitives/reduce.ts';
-import { allocate } from '../../engine/dtype.ts';
-import { sizeOf, stridesOf } from '../../engine/shape.ts';
+import { allocate, type TypedArray } from '../../engine/dtype.ts';
+import { sizeOf, stridesOf, type Shape } from '../../engine/shape.ts';
 import type { CpuKernel } from './elementwise.ts';
-import { materialize, view } from './views.ts';
+import { collapse } from './strided.ts';
 
-function reducer(init: number, fold: (acc: number, x: number) => number): CpuKernel {
+/** Collapsed iteration over the input: its own strides (contiguous) and the output slot's. */
+function plan(shape: Shape, axes: readonly number[]): { dims: Int32Array; si: Int32Array; so: Int32Array } {
+  const kept = shape.map((_, i) => i).filter((i) => !axes.includes(i));
+  const keptStrides = stridesOf(kept.map((i) => shape[i]));
+  const outStrides = shape.map((_, i) => (axes.includes(i) ? 0 : keptStrides[kept.indexOf(i)]));
+  const c = collapse(shape, [stridesOf(shape), outStrides]);
+  return { dims: Int32Array.from(c.shape), si: Int32Array.from(c.strides[0]), so: Int32Array.from(c.strides[1]) };
+}
+
+function sumInto(x: TypedArray, acc: Float64Array, dims: Int32Array, si: Int32Array, so: Int32Array): void {
+  const r = dims.length, inner = dims[r - 1], ii = si[r - 1], io = so[r - 1], n = x.length;
+  const idx = new Int32Array(r);
+  let pi = 0, po = 0;
+  for (let done = 0; done < n; done += inner) {
+    if (io === 0) {
+      let s = acc[po];
+      for (let j = 0, q = pi; j < inner; j++, q += ii) s += x[q];
+      acc[po] = s;
+    } else {
+      for (let j = 0, q = pi, o = po; j < inner; j++, q += ii, o += io) acc[o] += x[q];
+    }
+    for (let d = r - 2; d >= 0; d--) {
+      pi += si[d]; po += so[d];
+      if (++idx[d] < dims[d]) break;
+      pi -= si[d] * dims[d]; po -= so[d] * dims[d]; idx[d] = 0;
+    }
+  }
+}
+
+/** NaN wins, as in NumPy: once a slot holds NaN no comparison replaces it. */
+function maxInto(x: TypedArray, acc: Float64Array, dims: Int32Array, si: Int32Array, so: Int32Array): void {
+  const r = dims.length, inner = dims[r - 1], ii = si[r - 1], io = so[r - 1], n = x.length;
+  const idx = new Int32Array(r);
+  let pi = 0, po = 0;
+  for (let done = 0; done < n; done += inner) {
+    if (io === 0) {
+      let m = acc[po];
+      for (let j = 0, q = pi; j < inner; j++, q += ii) {
+        const v = x[q];
+        if (v > m || v !== v) m = v;
+      }
+      acc[po] = m;
+    } else {
+      for (let j = 0, q = pi, o = po; j < inner; j++, q += ii, o += io) {
+        const v = x[q];
+        if (v > acc[o] || v !== v) acc[o] = v;
+      }
+    }
+    for (let d = r - 2; d >= 0; d--) {
+      pi += si[d]; po += so[d];
+      if (++idx[d] < dims[d]) break;
+      pi -= si[d] * dims[d]; po -= so[d] * dims[d]; idx[d] = 0;
+    }
+  }
+}
+
+type Fold = typeof sumInto;
+
+function reducer(init: number, fold: Fold): CpuKernel {
   return ([a], { axes }: ReduceParams, outShape, dtype) => {
-    const kept = a.shape.map((_, i) => i).filter((i) => !axes.includes(i));
-    const perm = [...kept, ...axes];
-    const trailing = perm.every((p, i) => p === i);
-    let src = a.storage;
-    if (!trailing) {
-      const strides = stridesOf(a.shape);
-      src = materialize(view(a.storage, perm.map((p) => a.shape[p]), perm.map((p) => strides[p])), perm.map((p) => a.shape[p]), a.dtype);
+    const acc = new Float64Array(sizeOf(outShape));
+    if (init !== 0) acc.fill(init);
+    if (a.storage.length > 0) {
+      const { dims, si, so } = plan(a.shape, axes);
+      fold(a.storage, acc, dims, si, so);
     }
-    const block = sizeOf(axes.map((ax) => a.shape[ax]));
-    const n = sizeOf(outShape);
-    const out = allocate(dtype, n);
-    for (let i = 0; i < n; i++) {
-      let acc = init;
-      const base = i * block;
-      for (let j = 0; j < block; j++) acc = fold(acc, src[base + j]);
-      out[i] = acc;
-    }
+    const out = allocate(dtype, acc.length);
+    out.set(acc);
     return out;
   };
 }
 
 export const reduceKernels: Record<string, CpuKernel> = {
-  sum: reducer(0, (acc, x) => acc + x),
-  // NaN wins, as in NumPy.
-  reduceMax: reducer(Number.NEGATIVE_INFINITY, (acc, x) => (x > acc || Number.isNaN(x) ? x : acc)),
+  sum: reducer(0, sumInto),
+  reduceMax: reducer(Number.NEGATIVE_INFINITY, maxInto),
 };
