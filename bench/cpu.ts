@@ -1,0 +1,279 @@
+/**
+ * Suite `cpu` (engine core): float32 matmul and conv2d, forward and forward+backward, ours
+ * through the public tensor API (tg.matmul, tg.conv2d, tg.grad) against tfjs-backend-cpu and
+ * tfjs-backend-wasm on the same inputs. Every result (ours and the peers') is checked against a
+ * float64 plain-loop reference: sampled entries for the products, full closed forms for the
+ * gradients of sum(...).
+ */
+import * as tg from '../engine/index.ts';
+import type { Tensor } from '../engine/index.ts';
+import { compare, log, measureDefaults, measureInterleaved, randn, selected, type BenchOptions, type Contender, type MeasureOptions, type PeerResult, type Report, type Suite } from './harness.ts';
+import { oursBackend, oursCall, upload } from './ours.ts';
+import { useTfjs, type Tf, type TfBackend } from './peers/tfjs.ts';
+
+const TOL = 1e-4;
+const PEERS: TfBackend[] = ['tfjs-cpu', 'tfjs-wasm'];
+
+/** What one case needs: input data, our computation, the peer's, a checker and its work in GFLOP. */
+interface Case {
+  name: string;
+  size: string;
+  gflop: number;
+  inputs: { data: Float32Array; shape: number[] }[];
+  ours: (xs: Tensor[]) => Tensor | Tensor[];
+  peer: (tf: Tf, xs: import('@tensorflow/tfjs').Tensor[]) => import('@tensorflow/tfjs').Tensor[];
+  /** Why a peer cannot run this case, if it cannot. */
+  unsupported?: (which: TfBackend) => string | undefined;
+  check: (outs: ArrayLike<number>[]) => { ok: boolean; relErr: number };
+  /** Measurement overrides for slow peers (tfjs-cpu conv backward takes ~17 s a run). */
+  peerMeasure?: (which: TfBackend, quick: boolean) => Partial<MeasureOptions>;
+}
+
+// ------------------------------------------------------------------ references (float64, plain loops)
+
+/** Deterministic sample of `count` indices below n. */
+function sampleIndices(n: number, count: number, seed: number): number[] {
+  const u = randn(count, seed);
+  return Array.from(u, (v) => Math.min(n - 1, Math.floor(Math.abs(Math.sin(v * 1e4 + seed)) * n)));
+}
+
+function matmulRef(a: Float32Array, b: Float32Array, n: number, idx: number[]): number[] {
+  return idx.map((e) => {
+    const i = Math.floor(e / n), j = e % n;
+    let s = 0;
+    for (let p = 0; p < n; p++) s += a[i * n + p] * b[p * n + j];
+    return s;
+  });
+}
+
+/** grad of sum(A B): dA[i,p] = sum_j B[p,j]; dB[p,j] = sum_i A[i,p]. */
+function matmulGradRef(a: Float32Array, b: Float32Array, n: number): [Float64Array, Float64Array] {
+  const da = new Float64Array(n * n), db = new Float64Array(n * n);
+  for (let p = 0; p < n; p++) {
+    let rs = 0, cs = 0;
+    for (let j = 0; j < n; j++) rs += b[p * n + j];
+    for (let i = 0; i < n; i++) cs += a[i * n + p];
+    for (let i = 0; i < n; i++) da[i * n + p] = rs;
+    for (let j = 0; j < n; j++) db[p * n + j] = cs;
+  }
+  return [da, db];
+}
+
+interface ConvGeom { N: number; H: number; W: number; C: number; KH: number; KW: number; O: number; pt: number; pl: number }
+
+/** SAME, stride 1: output (n, oh, ow, o) reads x[n, oh + kh - pt, ow + kw - pl, c]. */
+function convRef(x: Float32Array, w: Float32Array, g: ConvGeom, idx: number[]): number[] {
+  const { H, W, C, KH, KW, O, pt, pl } = g;
+  return idx.map((e) => {
+    const o = e % O, ow = Math.floor(e / O) % W, oh = Math.floor(e / (O * W)) % H, n = Math.floor(e / (O * W * H));
+    let s = 0;
+    for (let kh = 0; kh < KH; kh++) {
+      const ih = oh + kh - pt;
+      if (ih < 0 || ih >= H) continue;
+      for (let kw = 0; kw < KW; kw++) {
+        const iw = ow + kw - pl;
+        if (iw < 0 || iw >= W) continue;
+        for (let c = 0; c < C; c++) s += x[((n * H + ih) * W + iw) * C + c] * w[((kh * KW + kw) * C + c) * O + o];
+      }
+    }
+    return s;
+  });
+}
+
+/** grad of sum(conv(x, w)) w.r.t. x (full) and w (full). */
+function convGradRef(x: Float32Array, w: Float32Array, g: ConvGeom): [Float64Array, Float64Array] {
+  const { N, H, W, C, KH, KW, O, pt, pl } = g;
+  const wsum = new Float64Array(KH * KW * C); // sum over o of w[kh, kw, c, o]
+  for (let t = 0; t < KH * KW * C; t++) for (let o = 0; o < O; o++) wsum[t] += w[t * O + o];
+  const dx = new Float64Array(N * H * W * C);
+  const xsum = new Float64Array(KH * KW * C); // sum over valid (n, oh, ow) of x[n, oh+kh-pt, ow+kw-pl, c]
+  for (let n = 0; n < N; n++) for (let ih = 0; ih < H; ih++) for (let iw = 0; iw < W; iw++) {
+    for (let kh = 0; kh < KH; kh++) {
+      const oh = ih - kh + pt;
+      if (oh < 0 || oh >= H) continue;
+      for (let kw = 0; kw < KW; kw++) {
+        const ow = iw - kw + pl;
+        if (ow < 0 || ow >= W) continue;
+        const xi = ((n * H + ih) * W + iw) * C, ti = (kh * KW + kw) * C;
+        for (let c = 0; c < C; c++) {
+          dx[xi + c] += wsum[ti + c];
+          xsum[ti + c] += x[xi + c];
+        }
+      }
+    }
+  }
+  const dw = new Float64Array(KH * KW * C * O);
+  for (let t = 0; t < KH * KW * C; t++) for (let o = 0; o < O; o++) dw[t * O + o] = xsum[t];
+  return [dx, dw];
+}
+
+/** Worst of several comparisons. */
+function worst(...rs: { ok: boolean; relErr: number }[]): { ok: boolean; relErr: number } {
+  return { ok: rs.every((r) => r.ok), relErr: Math.max(...rs.map((r) => r.relErr)) };
+}
+
+// ------------------------------------------------------------------ cases
+
+function matmulCases(quick: boolean): Case[] {
+  const sizes = [256, 512, 1024];
+  return sizes.flatMap((n): Case[] => {
+    const a = randn(n * n, 11 + n), b = randn(n * n, 12 + n);
+    const idx = sampleIndices(n * n, 256, n);
+    const inputs = [{ data: a, shape: [n, n] }, { data: b, shape: [n, n] }];
+    const size = `${n}x${n}x${n}`;
+    const slowCpu = (which: TfBackend) => (which === 'tfjs-cpu' && n >= 1024 ? { repeats: quick ? 1 : 3 } : {});
+    return [
+      {
+        name: 'matmul', size, gflop: (2 * n ** 3) / 1e9, inputs,
+        ours: ([x, y]) => tg.matmul(x, y),
+        peer: (tf, [x, y]) => [tf.matMul(x as import('@tensorflow/tfjs').Tensor2D, y as import('@tensorflow/tfjs').Tensor2D)],
+        check: ([c]) => compare(idx.map((e) => c[e]), matmulRef(a, b, n, idx), TOL),
+        peerMeasure: slowCpu,
+      },
+      {
+        name: 'matmul_fwd_bwd', size, gflop: (6 * n ** 3) / 1e9, inputs,
+        ours: ([x, y]) => tg.grad((p: Tensor, q: Tensor) => tg.sum(tg.matmul(p, q)), { argnums: [0, 1] })(x, y),
+        peer: (tf, [x, y]) => tf.grads((p, q) => tf.sum(tf.matMul(p as import('@tensorflow/tfjs').Tensor2D, q as import('@tensorflow/tfjs').Tensor2D)))([x, y]),
+        check: ([da, db]) => {
+          const [ra, rb] = matmulGradRef(a, b, n);
+          return worst(compare(da, ra, TOL), compare(db, rb, TOL));
+        },
+        peerMeasure: slowCpu,
+      },
+    ];
+  });
+}
+
+function convCases(quick: boolean): Case[] {
+  const g: ConvGeom = { N: 16, H: 32, W: 32, C: 16, KH: 3, KW: 3, O: 32, pt: 1, pl: 1 };
+  const x = randn(g.N * g.H * g.W * g.C, 21), w = randn(g.KH * g.KW * g.C * g.O, 22, 0.25);
+  const inputs = [{ data: x, shape: [g.N, g.H, g.W, g.C] }, { data: w, shape: [g.KH, g.KW, g.C, g.O] }];
+  const size = '16x32x32x16->32,3x3,SAME';
+  const fwdGflop = (2 * g.N * g.H * g.W * g.O * g.KH * g.KW * g.C) / 1e9;
+  const idx = sampleIndices(g.N * g.H * g.W * g.O, 256, 7);
+  // tfjs-cpu's conv backward takes ~17 s a run on this machine: one or two runs, no warm-up beyond the first.
+  const slow = (which: TfBackend): Partial<MeasureOptions> => (which === 'tfjs-cpu' ? { slowMs: 1_000, repeats: quick ? 1 : 2, budgetMs: 30_000 } : {});
+  type T4 = import('@tensorflow/tfjs').Tensor4D;
+  return [
+    {
+      name: 'conv2d', size, gflop: fwdGflop, inputs,
+      ours: ([a, b]) => tg.conv2d(a, b, { padding: 'SAME' }),
+      peer: (tf, [a, b]) => [tf.conv2d(a as T4, b as T4, 1, 'same')],
+      check: ([o]) => compare(idx.map((e) => o[e]), convRef(x, w, g, idx), TOL),
+    },
+    {
+      name: 'conv2d_fwd_bwd', size, gflop: 3 * fwdGflop, inputs,
+      ours: ([a, b]) => tg.grad((p: Tensor, q: Tensor) => tg.sum(tg.conv2d(p, q, { padding: 'SAME' })), { argnums: [0, 1] })(a, b),
+      peer: (tf, [a, b]) => tf.grads((p, q) => tf.sum(tf.conv2d(p as T4, q as T4, 1, 'same')))([a, b]),
+      unsupported: (which) => which === 'tfjs-wasm'
+        ? 'tfjs-wasm in Node has no Conv2DBackpropFilter kernel (the gradient w.r.t. the kernel); conv2d_fwd_bwd_x shows what it can do (the input gradient)'
+        : undefined,
+      check: ([dx, dw]) => {
+        const [rx, rw] = convGradRef(x, w, g);
+        return worst(compare(dx, rx, TOL), compare(dw, rw, TOL));
+      },
+      peerMeasure: slow,
+    },
+    {
+      name: 'conv2d_fwd_bwd_x', size, gflop: 2 * fwdGflop, inputs,
+      ours: ([a, b]) => tg.grad((p: Tensor) => tg.sum(tg.conv2d(p, b, { padding: 'SAME' })))(a),
+      peer: (tf, [a, b]) => [tf.grad((p) => tf.sum(tf.conv2d(p as T4, b as T4, 1, 'same')))(a)],
+      check: ([dx]) => compare(dx, convGradRef(x, w, g)[0], TOL),
+      peerMeasure: slow,
+    },
+  ];
+}
+
+// ------------------------------------------------------------------ running
+
+/** A checked, ready-to-time computation, or the reason it cannot be timed (null time in the rows). */
+type Prepared = { contender: Contender; relErr: number; dispose: () => void } | { skip: string };
+
+async function preparePeer(c: Case, which: TfBackend, opts: BenchOptions): Promise<Prepared> {
+  const why = c.unsupported?.(which);
+  if (why !== undefined) {
+    log(`  ${which.padEnd(9)} not measured: ${why}`);
+    return { skip: 'not supported (see stderr)' };
+  }
+  const tf = await useTfjs(which);
+  const xs = c.inputs.map((i) => tf.tensor(i.data, i.shape, 'float32'));
+  const dispose = () => tf.dispose(xs);
+  // tfjs has one global backend: switch to this one before every call, as the calls interleave.
+  const call = async () => {
+    await useTfjs(which);
+    const outs = tf.tidy(() => c.peer(tf, xs));
+    try {
+      return await Promise.all(outs.map((o) => o.data() as Promise<Float32Array>));
+    } finally {
+      tf.dispose(outs);
+    }
+  };
+  try {
+    const t0 = performance.now();
+    const values = await call();
+    const firstMs = performance.now() - t0;
+    const verdict = c.check(values);
+    if (!verdict.ok) {
+      log(`  ${which.padEnd(9)} WRONG ANSWER (max rel err ${verdict.relErr.toExponential(2)} > ${TOL}); its time is excluded`);
+      dispose();
+      return { skip: `wrong answer (rel err ${verdict.relErr.toExponential(1)})` };
+    }
+    return { contender: { name: which, call, firstMs, m: measureDefaults(opts, c.peerMeasure?.(which, opts.quick)) }, relErr: verdict.relErr, dispose };
+  } catch (e) {
+    log(`  ${which.padEnd(9)} failed: ${(e as Error).message.split('\n')[0]}`);
+    dispose();
+    return { skip: 'failed (see stderr)' };
+  }
+}
+
+async function prepareOurs(c: Case, name: string, opts: BenchOptions, report: Report): Promise<Prepared | null> {
+  const backend = await oursBackend(name);
+  if (backend === null) return null;
+  const xs = c.inputs.map((i) => upload(i.data, i.shape, backend));
+  const dispose = () => tg.dispose(xs);
+  const call = oursCall(() => c.ours(xs));
+  const t0 = performance.now();
+  const values = await call();
+  const firstMs = performance.now() - t0;
+  const verdict = c.check(values);
+  if (!verdict.ok) {
+    report.fail(`${c.name} ${c.size} ours (${name}): max rel err ${verdict.relErr.toExponential(2)} > ${TOL}`);
+    dispose();
+    return { skip: 'wrong answer' };
+  }
+  return { contender: { name: `ours/${name}`, call, firstMs, m: measureDefaults(opts) }, relErr: verdict.relErr, dispose };
+}
+
+async function runCase(c: Case, opts: BenchOptions, report: Report): Promise<void> {
+  log(`${c.name} ${c.size}`);
+  const ours = new Map<string, Prepared>();
+  for (const name of opts.backends) {
+    const p = await prepareOurs(c, name, opts, report);
+    if (p !== null) ours.set(name, p);
+  }
+  const peers = new Map<TfBackend, Prepared>();
+  for (const which of PEERS) peers.set(which, await preparePeer(c, which, opts));
+  const all = [...ours.values(), ...peers.values()];
+  const timings = await measureInterleaved(all.flatMap((p) => ('contender' in p ? [p.contender] : [])));
+  for (const p of all) {
+    if (!('contender' in p)) continue;
+    p.dispose();
+    const t = timings.get(p.contender.name)!;
+    log(`  ${p.contender.name.padEnd(9)} ${t.median.toFixed(1)} ms (median of ${t.samples.length}; rel err ${p.relErr.toExponential(1)})`);
+  }
+  const peerRows: PeerResult[] = PEERS.map((which) => {
+    const p = peers.get(which)!;
+    return 'contender' in p ? [which, timings.get(which)!.median] : [which, null, p.skip];
+  });
+  for (const [name, p] of ours) {
+    report.add({ case: c.name, size: c.size, backend: name }, 'contender' in p ? timings.get(p.contender.name)!.median : null, peerRows, { gflop: c.gflop });
+  }
+}
+
+export const cpuSuite: Suite = {
+  name: 'cpu',
+  description: 'float32 matmul 256/512/1024 and conv2d 16x32x32x16->32 3x3 SAME, forward and forward+backward, vs tfjs-cpu and tfjs-wasm',
+  async run(opts, report) {
+    for (const c of [...matmulCases(opts.quick), ...convCases(opts.quick)]) if (selected(opts, c.name)) await runCase(c, opts, report);
+  },
+};
