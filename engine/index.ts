@@ -4,6 +4,7 @@ import { CpuBackend } from '../kernels/cpu/backend.ts';
 
 const cpu = new CpuBackend();
 registerBackend('cpu', async () => cpu, cpu);
+registerBackend('webgpu', async () => (await import('../kernels/webgpu/backend.ts')).createWebGpuBackend());
 
 export * from './ops.ts';
 export * from './nn.ts';

@@ -1,5 +1,6 @@
 import { afterAll, expect, it } from 'vitest';
 import { describeIfAvailable } from '../webgpu/gpu-available.ts';
+import { CHECKS, type KernelReport } from '../webgpu/portable-checks.ts';
 import type { SmokeReport } from '../webgpu/smoke-kernel.ts';
 import { closeBrowser, probeBrowserGpu, runInBrowser } from './harness.ts';
 
@@ -17,6 +18,15 @@ describeIfAvailable('WebGPU in Chromium', availability, () => {
     expect(report.n).toBe(1000);
     expect(report.mismatch).toBeNull();
     expect(report.head).toEqual([-124, -123.75, -123.5, -123.25]);
+  });
+
+  it('runs the engine on WebGPU in a page: matmul, conv2d, gradients and the other kernels match the CPU backend there', async () => {
+    const report = (await runInBrowser('web/kernels.ts', null, 240_000)) as KernelReport;
+    if (!report.available) throw new Error(`the probe found an adapter but the backend did not: ${report.error}`);
+    console.info(`WebGPU kernel checks (browser, ${report.adapterInfo}): ${report.checks.length} checks in ${report.ms} ms`);
+    expect(report.host).toBe('browser');
+    expect(report.checks.map((c) => c.name)).toEqual(CHECKS.map((c) => c.name));
+    for (const c of report.checks) expect(c.error, `${c.name} (${JSON.stringify(c.shapes)}): error / tolerance`).toBeLessThanOrEqual(1);
   });
 
   it('passes an argument to the entry and reports page errors', async () => {
