@@ -131,6 +131,16 @@ describe('gemm vector shapes', () => {
     }), { numRuns: 60 });
   });
 
+  it('matches for k <= 4 (outer products) and for few rows times a transposed B (the thin path)', () => {
+    const dims = fc.oneof(
+      fc.record({ m: fc.integer({ min: 2, max: 300 }), n: fc.integer({ min: 2, max: 300 }), k: fc.integer({ min: 1, max: 4 }) }),
+      fc.record({ m: fc.integer({ min: 2, max: 32 }), n: fc.integer({ min: 2, max: 70 }), k: fc.integer({ min: 64, max: 300 }) }),
+    );
+    fc.assert(fc.property(dims, fc.record(flags), (d, f) => {
+      expect(mismatch(gemm, { ...d, ...f })).toBe('');
+    }), { numRuns: 80 });
+  });
+
   it('rejects arrays too short for the shapes, naming them', () => {
     expect(() => gemm(2, 2, 3, new Float32Array(5), 0, false, new Float32Array(6), 0, false, new Float32Array(4), 0))
       .toThrow(/gemm: \[2,3\] x \[3,2\]/);
