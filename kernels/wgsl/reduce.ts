@@ -3,7 +3,7 @@
  * neighbours of the same kind), M outputs of K terms each, and one of two kernels runs:
  * - `rows`: one thread per output with a serial loop. Used when K is small, or when the
  *   innermost axis is kept (a bias gradient over [N, D]): neighbouring threads then read
- *   neighbouring addresses.
+ *   neighbouring addresses. Long columns are cut into slices reduced by a second pass.
  * - `tree`: one workgroup per output (or per chunk of one), threads striding over K, then a
  *   tree reduction in workgroup memory. Few outputs with very many terms are split into chunks
  *   whose partial results a second pass reduces, so a full sum is not one workgroup's serial job.
@@ -61,7 +61,14 @@ export function reducePlan(op: ReduceOp, shape: readonly number[], axes: readonl
   const k = product(g.red);
   // Neighbouring outputs then sit at neighbouring addresses, so a thread per output reads coalesced.
   const innermostKept = m > 1 && g.keptStrides.includes(1);
-  if (k <= 16 || (innermostKept && m >= 64)) return [{ program: rowsProgram(op, g, m), outputSize: m }];
+  if (k <= 16 || (innermostKept && m >= 64)) {
+    // Few outputs with long columns (a bias gradient over a big batch): split the outermost
+    // reduced axis into slices, one thread per (slice, output), and reduce the slices after.
+    const slices = m < 2048 && g.red[0] >= 4 * CHUNK ? Math.min(256, Math.ceil(g.red[0] / CHUNK)) : 1;
+    const first = { program: rowsProgram(op, g, m, slices), outputSize: m * slices };
+    if (slices === 1) return [first];
+    return [first, ...reducePlan(op, [slices, m], [0])];
+  }
   const chunks = m < 256 && k > 4 * CHUNK ? Math.min(256, Math.ceil(k / CHUNK)) : 1;
   const first = { program: treeProgram(op, g, m, chunks), outputSize: m * chunks };
   if (chunks === 1) return [first];
@@ -82,15 +89,18 @@ function commonUniforms(op: ReduceOp, g: Geometry, m: number): UniformBlock {
   return u;
 }
 
-function rowsProgram(op: ReduceOp, g: Geometry, m: number): ShaderProgram {
-  const u = commonUniforms(op, g, m);
+function rowsProgram(op: ReduceOp, g: Geometry, m: number, slices: number): ShaderProgram {
+  const slice = Math.ceil(g.red[0] / slices);
+  const u = commonUniforms(op, g, m).u32('slices', slices).u32('slice', slice);
   const key = `reduce:rows:${op}:${g.kept.length}:${g.red.length}`;
-  return lazyProgram(key, 1, u.words(), elementGrid(m, ROWS_WORKGROUP), m, () => {
-    // Nested loops over the reduced axes: no division per term.
+  return lazyProgram(key, 1, u.words(), elementGrid(m * slices, ROWS_WORKGROUP), m * slices, () => {
+    // Nested loops over the reduced axes: no division per term. The outermost runs over this
+    // thread's slice only; output (slice p, o) goes to p * m + o.
     let body = `let x = in0[o${g.red.length - 1}];\n    acc = ${FOLD[op]('acc', 'x')};`;
     for (let d = g.red.length - 1; d >= 0; d--) {
       const outer = d === 0 ? 'base' : `o${d - 1}`;
-      body = `for (var r${d} = 0u; r${d} < u.rd${d}; r${d}++) {\n    let o${d} = ${outer} + r${d} * u.rs${d};\n    ${body}\n  }`;
+      const [from, to] = d === 0 ? ['r_lo', 'r_hi'] : ['0u', `u.rd${d}`];
+      body = `for (var r${d} = ${from}; r${d} < ${to}; r${d}++) {\n    let o${d} = ${outer} + r${d} * u.rs${d};\n    ${body}\n  }`;
     }
     return `${bindings(1)}
 ${u.struct()}
@@ -98,12 +108,15 @@ ${u.struct()}
 @compute @workgroup_size(${ROWS_WORKGROUP})
 fn main(${ENTRY_PARAMS}) {
   ${LINEAR_GROUP}
-  let o = group * ${ROWS_WORKGROUP}u + lid;
-  if (o >= u.m) { return; }
+  let t = group * ${ROWS_WORKGROUP}u + lid;
+  if (t >= u.m * u.slices) { return; }
+  let o = t % u.m;
+  let r_lo = (t / u.m) * u.slice;
+  let r_hi = min(r_lo + u.slice, u.rd0);
   ${keptOffset(g, 'o')}
   var acc = ${INIT[op]};
   ${body}
-  out[o] = acc;
+  out[t] = acc;
 }
 `;
   });

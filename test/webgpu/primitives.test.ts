@@ -107,8 +107,8 @@ await describeGpu('primitives on WebGPU vs float64 references', () => {
     await fc.assert(fc.asyncProperty(b.gen, (c) => checkForward(spec(name), c)), { numRuns: 6 });
   });
 
-  it('reductions split across workgroups: a full sum, long rows and columns', async () => {
-    for (const [shape, axes] of [[[300, 311], [0, 1]], [[3, 40_001], [1]], [[40_001, 3], [0]], [[5, 997, 7], [0, 2]], [[2, 70_000], [0, 1]]] as [number[], number[]][]) {
+  it('reductions split across workgroups or slices: a full sum, long rows and long columns', async () => {
+    for (const [shape, axes] of [[[300, 311], [0, 1]], [[3, 40_001], [1]], [[40_001, 3], [0]], [[5, 997, 7], [0, 2]], [[2, 70_000], [0, 1]], [[20_000, 65], [0]], [[3, 9_000, 70], [0, 1]]] as [number[], number[]][]) {
       const x = fill(shape, shape[0], 'any');
       await checkForward(spec('sum'), { inputs: [x], params: { axes, keepdims: false } });
       await checkForward(spec('max'), { inputs: [x], params: { axes, keepdims: true } });
@@ -161,7 +161,7 @@ await describeGpu('primitives on WebGPU vs float64 references', () => {
     }
   });
 
-  it('uniforms on [low, high) are within an ulp of the CPU; normals within 2e-6', async () => {
+  it('uniforms on [low, high) are within an ulp of the CPU; normals within 1e-6', async () => {
     const k = tg.key(11);
     const n = 10_001;
     const u = new tg.Tensor(gpu, gpu.randomStorage('uniform', k, [n], -3, 5), [n], 'float32', null);
@@ -171,7 +171,13 @@ await describeGpu('primitives on WebGPU vs float64 references', () => {
       expectNear(await u.data(), want, 'uniform(-3, 5)', { rtol: 2 ** -23, atol: 2 ** -22 });
       const normals = await z.data();
       const ref64 = normalValues(k, n);
-      expectNear(normals, ref64, 'normal', { rtol: 0, atol: 2e-6 });
+      expectNear(normals, ref64, 'normal', { rtol: 0, atol: 1e-6 });
+      // The engine hook: exact uniforms on [0, 1), normals, and a refusal where exactness is impossible.
+      expect(gpu.random('uniform', k, [3], 'float32', -3, 5)).toBeUndefined();
+      const hooked = gpu.random('normal', k, [n], 'float32')!;
+      const again = new tg.Tensor(gpu, hooked, [n], 'float32', null);
+      expect(await again.data()).toEqual(normals);
+      again.dispose();
     } finally {
       u.dispose();
       z.dispose();
