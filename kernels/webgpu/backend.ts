@@ -7,10 +7,9 @@
  * - Storage is immutable and reference counted (GpuStorage.refs): reshape, identity,
  *   stopGradient and cast (f32 -> f32) return the input's storage with one more reference, and
  *   the buffer goes back to the pool when the last tensor holding it is released.
- * - Buffers are pooled by size class (buffer-pool.ts); pipelines are cached by ShaderProgram.key;
- *   bind groups are cached by (layout, buffers), which repeats step after step in a training
- *   loop because the pool hands out the same buffers in the same order. Creating a bind group
- *   costs ~55 us in Dawn, more than a small dispatch.
+ * - Buffers are pooled by size class (buffer-pool.ts); pipelines are cached by ShaderProgram.key
+ *   and bind groups by (layout, buffers) (pipeline-cache.ts); plans (op + shapes + params ->
+ *   programs) are cached too (plan.ts). In a training loop every step finds all three cached.
  * - Uniforms of all dispatches of a submit are packed into one arena buffer and selected with a
  *   dynamic offset, so no dispatch creates a buffer or calls writeBuffer of its own.
  * - Scalars (tg.mul(x, 0.5) uploads 0.5 as a size-1 tensor) are cached by value: a hit costs a
@@ -28,6 +27,7 @@ import { randomProgram, type RandomKind } from '../wgsl/random.ts';
 import type { ShaderProgram } from '../wgsl/program.ts';
 import { BufferPool, GpuStorage } from './buffer-pool.ts';
 import { acquireDevice, deviceError, untilLost, type AcquireOptions, type WebGpuHost } from './device.ts';
+import { PipelineCache } from './pipeline-cache.ts';
 import { ALIAS_OPS, OUT, planOp } from './plan.ts';
 
 export { GpuStorage } from './buffer-pool.ts';
@@ -61,19 +61,11 @@ export interface WebGpuStats {
   buffersCreated: number;
 }
 
-interface PipelineEntry {
-  pipeline: GPUComputePipeline;
-  layout: GPUBindGroupLayout;
-  layoutId: number;
-  hasUniforms: boolean;
-}
-
 const STORAGE_USAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST (globals differ per host; values are the spec's)
 const STAGING_USAGE = 0x01 | 0x08; // MAP_READ | COPY_DST
 const UNIFORM_USAGE = 0x40 | 0x08; // UNIFORM | COPY_DST
 const MAP_READ = 0x1;
 const SCALAR_CACHE_SIZE = 1024;
-const BIND_GROUP_CACHE_SIZE = 8192;
 
 function sizeOf(shape: Shape): number {
   let n = 1;
@@ -90,12 +82,7 @@ export class WebGpuBackend implements Backend<GpuStorage> {
 
   private readonly storagePool: BufferPool;
   private readonly stagingPool: BufferPool;
-  private readonly pipelines = new Map<string, PipelineEntry>();
-  private readonly layouts = new Map<string, { layout: GPUBindGroupLayout; pipelineLayout: GPUPipelineLayout; id: number }>();
-  private readonly bindGroups = new Map<string, GPUBindGroup>();
-  /** Bind-group keys per buffer id, so a destroyed buffer's groups are dropped. */
-  private readonly groupsOfBuffer = new Map<number, string[]>();
-  private groupKeyEntries = 0;
+  private readonly cache: PipelineCache;
   private readonly scalars = new Map<number, GpuStorage>();
   private readonly scalarBits = new Uint32Array(1);
   private readonly scalarValue = new Float32Array(this.scalarBits.buffer);
@@ -117,7 +104,7 @@ export class WebGpuBackend implements Backend<GpuStorage> {
   private failure: Error | null = null;
   private lastSubmit: Promise<Error | null> = Promise.resolve(null);
   private live = 0;
-  private readonly counters = { dispatches: 0, submits: 0, readbacks: 0, uploads: 0, scalarHits: 0, bindGroupHits: 0, bindGroupMisses: 0 };
+  private readonly counters = { dispatches: 0, submits: 0, readbacks: 0, uploads: 0, scalarHits: 0 };
 
   /**
    * Acquires the process-wide device (Node: Dawn, Deno and browsers: navigator.gpu) and builds
@@ -135,9 +122,10 @@ export class WebGpuBackend implements Backend<GpuStorage> {
     this.host = host;
     this.dispatchesPerSubmit = options.dispatchesPerSubmit ?? 64;
     const maxPooled = options.maxPooledBytes ?? 512 * 2 ** 20;
+    this.cache = new PipelineCache(device, (what, fn) => this.scoped(what, fn));
     this.storagePool = new BufferPool(
       device, STORAGE_USAGE, 'tangentgrad storage', maxPooled,
-      (id) => this.dropBindGroups(id),
+      (id) => this.cache.dropBuffer(id),
       (create) => this.scoped('allocating a storage buffer', create),
     );
     this.stagingPool = new BufferPool(device, STAGING_USAGE, 'tangentgrad staging', 64 * 2 ** 20, undefined, (create) => this.scoped('allocating a readback buffer', create));
@@ -313,7 +301,7 @@ export class WebGpuBackend implements Backend<GpuStorage> {
     const pool = this.storagePool.stats();
     return {
       ...this.counters,
-      pipelines: this.pipelines.size,
+      ...this.cache.stats(),
       liveStorages: this.live,
       liveBuffers: pool.live,
       liveBytes: pool.liveBytes,
@@ -432,7 +420,7 @@ export class WebGpuBackend implements Backend<GpuStorage> {
   }
 
   private dispatch(op: string, program: ShaderProgram, inputs: readonly GpuStorage[], out: GpuStorage): void {
-    const entry = this.pipeline(op, program);
+    const entry = this.cache.pipeline(op, program);
     let offset = 0;
     let slot = 0;
     if (entry.hasUniforms) {
@@ -445,7 +433,7 @@ export class WebGpuBackend implements Backend<GpuStorage> {
       this.arenaWords.set(program.uniforms, offset / 4);
       this.arenaUsed += slot;
     }
-    const group = this.bindGroup(entry, inputs, out, slot);
+    const group = this.cache.bindGroup(entry, inputs, out, this.arena, slot);
     if (!this.pass) {
       this.pass = this.commandEncoder().beginComputePass();
       this.passPipeline = null;
@@ -461,77 +449,6 @@ export class WebGpuBackend implements Backend<GpuStorage> {
     this.counters.dispatches++;
     this.batchOps.push(op);
     if (++this.batchDispatches >= this.dispatchesPerSubmit) this.flush();
-  }
-
-  private pipeline(op: string, program: ShaderProgram): PipelineEntry {
-    const cached = this.pipelines.get(program.key);
-    if (cached) return cached;
-    const hasUniforms = program.uniforms.length > 0;
-    const layout = this.layout(program.inputs, hasUniforms);
-    let pipeline!: GPUComputePipeline;
-    this.scoped(`${op}: compiling WGSL program '${program.key}'`, () => {
-      const module = this.device.createShaderModule({ code: program.code, label: program.key });
-      pipeline = this.device.createComputePipeline({ layout: layout.pipelineLayout, compute: { module }, label: program.key });
-    });
-    const entry = { pipeline, layout: layout.layout, layoutId: layout.id, hasUniforms };
-    this.pipelines.set(program.key, entry);
-    return entry;
-  }
-
-  /** The explicit layout of the contract in program.ts; the uniform block takes a dynamic offset into the arena. */
-  private layout(inputs: number, hasUniforms: boolean) {
-    const key = `${inputs}:${hasUniforms}`;
-    let entry = this.layouts.get(key);
-    if (!entry) {
-      const COMPUTE = 0x4;
-      const entries: GPUBindGroupLayoutEntry[] = [];
-      for (let i = 0; i < inputs; i++) entries.push({ binding: i, visibility: COMPUTE, buffer: { type: 'read-only-storage' } });
-      entries.push({ binding: inputs, visibility: COMPUTE, buffer: { type: 'storage' } });
-      if (hasUniforms) entries.push({ binding: inputs + 1, visibility: COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } });
-      const layout = this.device.createBindGroupLayout({ entries, label: `tangentgrad ${key}` });
-      entry = { layout, pipelineLayout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }), id: this.layouts.size };
-      this.layouts.set(key, entry);
-    }
-    return entry;
-  }
-
-  private bindGroup(entry: PipelineEntry, inputs: readonly GpuStorage[], out: GpuStorage, uniformBinding: number): GPUBindGroup {
-    let key = `${entry.layoutId}:${uniformBinding}`;
-    for (const x of inputs) key += `,${x.id}`;
-    key += `>${out.id}`;
-    const hit = this.bindGroups.get(key);
-    if (hit) {
-      this.counters.bindGroupHits++;
-      return hit;
-    }
-    this.counters.bindGroupMisses++;
-    // Bounded: past the cap (or when the per-buffer index has collected many stale keys), start over.
-    if (this.bindGroups.size >= BIND_GROUP_CACHE_SIZE || this.groupKeyEntries >= 4 * BIND_GROUP_CACHE_SIZE) {
-      this.bindGroups.clear();
-      this.groupsOfBuffer.clear();
-      this.groupKeyEntries = 0;
-    }
-    // Whole buffers are bound (kernels take sizes from uniforms), so the group does not depend
-    // on the tensor that currently lives in the buffer.
-    const entries: GPUBindGroupEntry[] = inputs.map((x, i) => ({ binding: i, resource: { buffer: x.buffer } }));
-    entries.push({ binding: inputs.length, resource: { buffer: out.buffer } });
-    if (entry.hasUniforms) entries.push({ binding: inputs.length + 1, resource: { buffer: this.arena, offset: 0, size: uniformBinding } });
-    const group = this.device.createBindGroup({ layout: entry.layout, entries });
-    this.bindGroups.set(key, group);
-    this.groupKeyEntries += inputs.length + 1;
-    for (const x of [...inputs, out]) {
-      const keys = this.groupsOfBuffer.get(x.id);
-      if (keys) keys.push(key);
-      else this.groupsOfBuffer.set(x.id, [key]);
-    }
-    return group;
-  }
-
-  private dropBindGroups(bufferId: number): void {
-    const keys = this.groupsOfBuffer.get(bufferId);
-    if (!keys) return;
-    for (const k of keys) this.bindGroups.delete(k);
-    this.groupsOfBuffer.delete(bufferId);
   }
 }
 
