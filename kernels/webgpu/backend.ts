@@ -405,7 +405,13 @@ export class WebGpuBackend implements Backend<GpuStorage> {
         this.flushQueued = true;
         queueMicrotask(() => {
           this.flushQueued = false;
-          if (this.encoder) this.flush();
+          // Nobody awaits this submit: a throw here would be an uncaught exception, so keep it
+          // as the backend's failure for the next run() or read() to report.
+          try {
+            if (this.encoder) this.flush();
+          } catch (e) {
+            this.fail(e as Error);
+          }
         });
       }
     }
