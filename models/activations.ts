@@ -1,18 +1,26 @@
 /**
  * Parameter-free elementwise layers. Their params are `null`; the output shape is the input
- * shape. Each keeps its hyper-parameters on the layer object so that an infinite-width kernel
- * rule (PAPER.md section 6: T and Tdot of the nonlinearity) can be attached later by name.
+ * shape. Each carries its infinite-width kernel rule (PAPER.md section 6: T and Tdot of the
+ * nonlinearity; models/kernels/): closed forms for Relu and Erf, 2-D quadrature for Tanh and
+ * Elementwise, pass-through for Identity.
  */
 import type { DType, Key, Tensor } from '../engine/index.ts';
 import * as tg from '../engine/index.ts';
-import { checkDims, checkInputTensor, formatShapeTree, isSingleShape, type Activation, type InitResult, type Layer, type Params, type ShapeTree } from './layer.ts';
+import { checkDims, checkInputTensor, formatShapeTree, isSingleShape, type Activation, type InitResult, type Params, type ShapeTree } from './layer.ts';
+import { erfMap, reluMap, tanhMap, tensorFunctionMap } from './kernels/gaussian.ts';
+import { withKernel, type KernelLayer } from './kernels/kernel-fn.ts';
+import { elementwiseRule, identityRule } from './kernels/rules.ts';
+import type { KernelRule } from './kernels/state.ts';
 
 export type ElementwiseFn = (x: Tensor) => Tensor;
 
-/** Builds a parameter-free layer applying `fn` to one tensor of any rank >= 1; `label` names it in errors. */
-function elementwiseLayer<H>(layerName: string, hyper: H, fn: ElementwiseFn, label = layerName): Layer<H, Tensor> {
+/**
+ * Builds a parameter-free layer applying `fn` to one tensor of any rank >= 1, with its kernel
+ * rule; `label` names it in errors.
+ */
+function elementwiseLayer<H>(layerName: string, hyper: H, fn: ElementwiseFn, rule: KernelRule, label = layerName): KernelLayer<H, Tensor> {
   const name = label;
-  return {
+  return withKernel({
     name: layerName,
     hyper,
     init(_key: Key, inputShape: ShapeTree, _dtype?: DType): InitResult {
@@ -33,17 +41,20 @@ function elementwiseLayer<H>(layerName: string, hyper: H, fn: ElementwiseFn, lab
       }
       return y;
     },
-  };
+  }, rule);
 }
 
-/** max(x, 0). @example serial(Dense(512), Relu(), Dense(1)) */
-export function Relu(): Layer<Record<string, never>, Tensor> {
-  return elementwiseLayer('Relu', Object.freeze({}), tg.relu);
+/** max(x, 0); kernel in closed form (arc-cosine). @example serial(Dense(512), Relu(), Dense(1)) */
+export function Relu(): KernelLayer<Record<string, never>, Tensor> {
+  return elementwiseLayer('Relu', Object.freeze({}), tg.relu, elementwiseRule('Relu', reluMap()));
 }
 
-/** tanh(x). @example serial(Dense(512), Tanh(), Dense(1)) */
-export function Tanh(): Layer<Record<string, never>, Tensor> {
-  return elementwiseLayer('Tanh', Object.freeze({}), tg.tanh);
+/**
+ * tanh(x); kernel by 2-D quadrature (no closed form), with tanh' = 1 - tanh^2.
+ * @example serial(Dense(512), Tanh(), Dense(1))
+ */
+export function Tanh(): KernelLayer<Record<string, never>, Tensor> {
+  return elementwiseLayer('Tanh', Object.freeze({}), tg.tanh, (k, ctx) => elementwiseRule('Tanh', tanhMap(ctx.quadrature))(k, ctx));
 }
 
 export interface ErfHyper {
@@ -57,7 +68,7 @@ export interface ErfHyper {
  * section 6 gives in closed form).
  * @example serial(Dense(512), Erf(), Dense(1))
  */
-export function Erf(opts: { a?: number; b?: number; c?: number } = {}): Layer<ErfHyper, Tensor> {
+export function Erf(opts: { a?: number; b?: number; c?: number } = {}): KernelLayer<ErfHyper, Tensor> {
   const hyper: ErfHyper = Object.freeze({ a: opts.a ?? 1, b: opts.b ?? 1, c: opts.c ?? 0 });
   for (const [k, v] of Object.entries(hyper)) if (!Number.isFinite(v)) throw new Error(`Erf: ${k} must be a finite number, got ${v}`);
   const { a, b, c } = hyper;
@@ -67,12 +78,12 @@ export function Erf(opts: { a?: number; b?: number; c?: number } = {}): Layer<Er
     if (a !== 1) y = tg.mul(y, a);
     return c === 0 ? y : tg.add(y, c);
   };
-  return elementwiseLayer('Erf', hyper, fn);
+  return elementwiseLayer('Erf', hyper, fn, elementwiseRule('Erf', erfMap(a, b, c)));
 }
 
 /** The identity (e.g. the shortcut branch of a residual block). @example parallel(main, Identity()) */
-export function Identity(): Layer<Record<string, never>, Tensor> {
-  return elementwiseLayer('Identity', Object.freeze({}), (x) => x);
+export function Identity(): KernelLayer<Record<string, never>, Tensor> {
+  return elementwiseLayer('Identity', Object.freeze({}), (x) => x, identityRule());
 }
 
 export interface ElementwiseHyper {
@@ -81,11 +92,14 @@ export interface ElementwiseHyper {
 }
 
 /**
- * A user-supplied elementwise nonlinearity built from differentiable engine ops.
+ * A user-supplied elementwise nonlinearity built from differentiable engine ops. Its kernel is
+ * computed by 2-D quadrature, with phi' from the engine's reverse-mode gradient of fn.
  * @example const Softplus = Elementwise((x) => tg.log1p(tg.exp(x)), 'softplus');
  */
-export function Elementwise(fn: ElementwiseFn, fnName: string): Layer<ElementwiseHyper, Tensor> {
+export function Elementwise(fn: ElementwiseFn, fnName: string): KernelLayer<ElementwiseHyper, Tensor> {
   if (typeof fn !== 'function') throw new Error(`Elementwise: fn must be a function of a tensor, got ${typeof fn}`);
   if (typeof fnName !== 'string' || fnName.length === 0) throw new Error('Elementwise: needs a non-empty name for the function');
-  return elementwiseLayer('Elementwise', Object.freeze({ fn, fnName }), fn, `Elementwise(${fnName})`);
+  const label = `Elementwise(${fnName})`;
+  const rule: KernelRule = (k, ctx) => elementwiseRule(label, tensorFunctionMap(label, fn, ctx.quadrature))(k, ctx);
+  return elementwiseLayer('Elementwise', Object.freeze({ fn, fnName }), fn, rule, label);
 }

@@ -5,6 +5,10 @@
  *
  * Parameter layout: serial and parallel return an array with one entry per child layer (the
  * child's own tree, `null` for parameter-free children); fanOut / fanIn* have `null`.
+ *
+ * Kernel rules: serial chains its children's rules, parallel maps them over the list, fanOut
+ * copies the kernel, fanInSum adds the kernels of independent branches, fanInConcat (channel
+ * axis) averages them weighted by channel counts (models/kernels/rules.ts).
  */
 import type { DType, Key, Tensor } from '../engine/index.ts';
 import * as tg from '../engine/index.ts';
@@ -22,6 +26,8 @@ import {
   type Params,
   type ShapeTree,
 } from './layer.ts';
+import { withKernel, type KernelLayer } from './kernels/kernel-fn.ts';
+import { fanInConcatRule, fanInSumRule, fanOutRule, parallelRule, serialRule } from './kernels/rules.ts';
 
 /** Prefixes a child's error with where it sits, keeping the child's own message (which names the child). */
 function rethrowIn(where: string, e: unknown): never {
@@ -56,10 +62,10 @@ type LastOutput<L extends readonly AnyLayer[]> = L extends readonly [...AnyLayer
  * const net = serial(Dense(512, { W_std: 1.5 }), Erf(), Dense(1));
  * const { params } = net.init(tg.key(0), [-1, 10]); // params = [{ W }, null, { W }]
  */
-export function serial<const L extends readonly AnyLayer[]>(...layers: L): Layer<CombinatorHyper, LastOutput<L>> {
+export function serial<const L extends readonly AnyLayer[]>(...layers: L): KernelLayer<CombinatorHyper, LastOutput<L>> {
   checkLayers('serial', layers);
   const hyper: CombinatorHyper = Object.freeze({ layers: Object.freeze([...layers]) });
-  return {
+  const layer: Layer<CombinatorHyper, LastOutput<L>> = {
     name: 'serial',
     hyper,
     init(key: Key, inputShape: ShapeTree, dtype?: DType): InitResult {
@@ -97,17 +103,18 @@ export function serial<const L extends readonly AnyLayer[]>(...layers: L): Layer
       return h as LastOutput<L>;
     },
   };
+  return withKernel(layer, serialRule(layers));
 }
 
 /**
  * Applies layer i to input i of a list; returns the list of outputs. Keys: one per layer.
  * @example serial(fanOut(2), parallel(Dense(8), Identity()), fanInConcat()) // [N, d] -> [N, 8 + d]
  */
-export function parallel(...layers: readonly AnyLayer[]): Layer<CombinatorHyper, readonly Activation[]> {
+export function parallel(...layers: readonly AnyLayer[]): KernelLayer<CombinatorHyper, readonly Activation[]> {
   checkLayers('parallel', layers);
   if (layers.length === 0) throw new Error('parallel: needs at least one layer');
   const hyper: CombinatorHyper = Object.freeze({ layers: Object.freeze([...layers]) });
-  return {
+  return withKernel({
     name: 'parallel',
     hyper,
     init(key: Key, inputShape: ShapeTree, dtype?: DType): InitResult {
@@ -143,16 +150,16 @@ export function parallel(...layers: readonly AnyLayer[]): Layer<CombinatorHyper,
         }
       });
     },
-  };
+  }, parallelRule(layers));
 }
 
 /**
  * n copies of the input (the same tensor object: gradients accumulate over the copies).
  * @example fanOut(2).apply(null, x) // [x, x]
  */
-export function fanOut(n: number): Layer<{ readonly n: number }, readonly Activation[]> {
+export function fanOut(n: number): KernelLayer<{ readonly n: number }, readonly Activation[]> {
   if (!Number.isInteger(n) || n < 1) throw new Error(`fanOut: n must be a positive integer, got ${n}`);
-  return {
+  return withKernel({
     name: 'fanOut',
     hyper: Object.freeze({ n }),
     init(_key: Key, inputShape: ShapeTree, _dtype?: DType): InitResult {
@@ -162,7 +169,7 @@ export function fanOut(n: number): Layer<{ readonly n: number }, readonly Activa
     apply(_params: Params, x: Activation): readonly Activation[] {
       return Array.from({ length: n }, () => x);
     },
-  };
+  }, fanOutRule(n));
 }
 
 function checkSingleShapes(name: string, shapes: readonly ShapeTree[]): (readonly number[])[] {
@@ -183,9 +190,9 @@ function checkTensors(name: string, xs: readonly Activation[]): Tensor[] {
  * Sum of a list of same-shape tensors (the merge of a residual block).
  * @example serial(fanOut(2), parallel(block, Identity()), fanInSum())
  */
-export function fanInSum(): Layer<Record<string, never>, Tensor> {
+export function fanInSum(): KernelLayer<Record<string, never>, Tensor> {
   const name = 'fanInSum';
-  return {
+  return withKernel({
     name,
     hyper: Object.freeze({}),
     init(_key: Key, inputShape: ShapeTree, _dtype?: DType): InitResult {
@@ -208,7 +215,7 @@ export function fanInSum(): Layer<Record<string, never>, Tensor> {
       });
       return xs.reduce((acc, t) => tg.add(acc, t));
     },
-  };
+  }, fanInSumRule(name));
 }
 
 /**
@@ -216,7 +223,7 @@ export function fanInSum(): Layer<Record<string, never>, Tensor> {
  * batch axis 0 is not allowed).
  * @example serial(fanOut(2), parallel(Conv(8, [3, 3], { padding: 'SAME' }), Identity()), fanInConcat())
  */
-export function fanInConcat(axis = -1): Layer<{ readonly axis: number }, Tensor> {
+export function fanInConcat(axis = -1): KernelLayer<{ readonly axis: number }, Tensor> {
   const name = `fanInConcat(${axis})`;
   if (!Number.isInteger(axis)) throw new Error(`${name}: axis must be an integer`);
   const resolve = (rank: number, shapes: string): number => {
@@ -235,7 +242,7 @@ export function fanInConcat(axis = -1): Layer<{ readonly axis: number }, Tensor>
     }
     return a;
   };
-  return {
+  return withKernel({
     name: 'fanInConcat',
     hyper: Object.freeze({ axis }),
     init(_key: Key, inputShape: ShapeTree, _dtype?: DType): InitResult {
@@ -251,5 +258,5 @@ export function fanInConcat(axis = -1): Layer<{ readonly axis: number }, Tensor>
       const a = check(xs.map((t) => t.shape), formatActivation(xs));
       return tg.concat(xs, a);
     },
-  };
+  }, fanInConcatRule(name, axis));
 }

@@ -16,6 +16,7 @@
  */
 import type { DType, Key, Tensor } from '../engine/index.ts';
 import * as tg from '../engine/index.ts';
+import type { KernelInput, KernelOptions, KernelResult, KernelRule } from './kernels/state.ts';
 
 /** A parameter tree: tensor leaves in plain objects and arrays; `null` for "no parameters". */
 export type Params = Tensor | null | readonly Params[] | { readonly [name: string]: Params };
@@ -47,6 +48,18 @@ export interface Layer<H = unknown, O extends Activation = Activation> {
   init(key: Key, inputShape: ShapeTree, dtype?: DType): InitResult;
   /** The layer's function; pure, differentiable in both modes w.r.t. params and input. */
   apply(params: Params, x: Activation): O;
+  /**
+   * Its infinite-width kernel rule (models/kernels/rules.ts): maps the NNGP / NTK kernel state of
+   * its input to that of its output. Every layer of models/ has one; a layer without one makes
+   * kernel evaluation fail with an error naming it.
+   */
+  readonly kernelRule?: KernelRule;
+  /**
+   * The infinite-width NNGP and NTK kernels of this layer (or whole model) between x1 and x2
+   * (default x1), as stax's kernel_fn. Present on every layer of models/.
+   * @example const { nngp, ntk } = net.kernel!(xTrain, xTest); // float64 matrices [N1, N2]
+   */
+  kernel?(x1: KernelInput, x2?: KernelInput, opts?: KernelOptions): KernelResult;
 }
 
 /** Any layer, whatever its hyper-parameters and output. */

@@ -16,6 +16,11 @@
  * Defaults follow neural-tangents' stax: W_std = 1, b_std = null (no bias at all: no `b`
  * parameter), parameterization 'ntk'. The paper's experiments set them explicitly, e.g.
  * W_std = sqrt(2), b_std = sqrt(0.1) for sigma_w^2 = 2, sigma_b^2 = 0.1.
+ *
+ * Infinite-width kernels (models/kernels/rules.ts): NNGP K' = W_std^2 A(K) + b_std^2 in both
+ * parameterizations; NTK Theta' = K' + W_std^2 A(Theta) ('ntk') or
+ * fan_in A(K) + W_std^2 A(Theta) + [bias] ('standard': the expected empirical NTK of the finite
+ * network, which grows with fan_in), A = identity (Dense) or the filter-offset mean (Conv).
  */
 import type { DType, Key, Tensor } from '../engine/index.ts';
 import * as tg from '../engine/index.ts';
@@ -31,6 +36,8 @@ import {
   type Params,
   type ShapeTree,
 } from './layer.ts';
+import { withKernel, type KernelLayer } from './kernels/kernel-fn.ts';
+import { convRule, denseRule } from './kernels/rules.ts';
 
 export type Parameterization = 'ntk' | 'standard';
 
@@ -133,11 +140,11 @@ function effective(
  * const layer = Dense(10, { W_std: Math.SQRT2, b_std: 0.1, parameterization: 'ntk' });
  * const { params } = layer.init(tg.key(0), [-1, 784], 'float64'); // { W: [784,10], b: [10] }
  */
-export function Dense(out: number, opts: WeightOptions = {}): Layer<DenseHyper, Tensor> {
+export function Dense(out: number, opts: WeightOptions = {}): KernelLayer<DenseHyper, Tensor> {
   const name = `Dense(${out})`;
   checkPositiveInt(name, 'the output size', out);
   const hyper: DenseHyper = Object.freeze({ out, ...resolveWeightOptions(name, opts) });
-  return {
+  const layer: Layer<DenseHyper, Tensor> = {
     name: 'Dense',
     hyper,
     init(key: Key, inputShape: ShapeTree, dtype: DType = 'float32'): InitResult {
@@ -156,6 +163,7 @@ export function Dense(out: number, opts: WeightOptions = {}): Layer<DenseHyper, 
       return e.b === null ? h : tg.add(h, e.b);
     },
   };
+  return withKernel(layer, denseRule(name, hyper));
 }
 
 export type ConvPadding = 'SAME' | 'VALID';
@@ -203,7 +211,7 @@ export function convOutputSize(inSize: number, kernel: number, stride: number, d
  * const conv = Conv(64, [3, 3], { strides: 2, padding: 'SAME', W_std: Math.SQRT2 });
  * const { params, outputShape } = conv.init(tg.key(0), [-1, 32, 32, 3]); // W: [3,3,3,64]; [-1,16,16,64]
  */
-export function Conv(outChannels: number, filterShape: readonly [number, number], opts: ConvOptions = {}): Layer<ConvHyper, Tensor> {
+export function Conv(outChannels: number, filterShape: readonly [number, number], opts: ConvOptions = {}): KernelLayer<ConvHyper, Tensor> {
   const name = `Conv(${outChannels}, [${Array.isArray(filterShape) ? filterShape.join(',') : String(filterShape)}])`;
   checkPositiveInt(name, 'outChannels', outChannels);
   if (!Array.isArray(filterShape)) throw new Error(`${name}: filterShape must be a pair [kh, kw], got ${JSON.stringify(filterShape)}`);
@@ -219,7 +227,7 @@ export function Conv(outChannels: number, filterShape: readonly [number, number]
     ...resolveWeightOptions(name, opts, ['strides', 'padding', 'dilation']),
   });
   const layout = '[N, H, W, C] (NHWC)';
-  return {
+  const layer: Layer<ConvHyper, Tensor> = {
     name: 'Conv',
     hyper,
     init(key: Key, inputShape: ShapeTree, dtype: DType = 'float32'): InitResult {
@@ -244,4 +252,5 @@ export function Conv(outChannels: number, filterShape: readonly [number, number]
       return e.b === null ? h : tg.add(h, e.b);
     },
   };
+  return withKernel(layer, convRule(name, hyper));
 }

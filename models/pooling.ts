@@ -1,15 +1,21 @@
-/** Parameter-free layers that change shape: Flatten, AvgPool and GlobalAvgPool (NHWC). */
+/**
+ * Parameter-free layers that change shape: Flatten, AvgPool and GlobalAvgPool (NHWC). Kernel
+ * rules: AvgPool averages the position-pair kernel over the window on each side, GlobalAvgPool
+ * over all position pairs, Flatten over the diagonal pairs (p, p) (models/kernels/rules.ts).
+ */
 import type { DType, Key, Tensor } from '../engine/index.ts';
 import * as tg from '../engine/index.ts';
-import { checkDims, checkInputShape, checkInputTensor, formatShapeTree, isSingleShape, type Activation, type InitResult, type Layer, type Params, type ShapeTree } from './layer.ts';
+import { checkDims, checkInputShape, checkInputTensor, formatShapeTree, isSingleShape, type Activation, type InitResult, type Params, type ShapeTree } from './layer.ts';
+import { withKernel, type KernelLayer } from './kernels/kernel-fn.ts';
+import { avgPoolRule, flattenRule, globalAvgPoolRule } from './kernels/rules.ts';
 
 /**
  * [N, d1, d2, ...] -> [N, d1 * d2 * ...] (row-major, so NHWC images flatten pixel by pixel).
  * @example serial(Conv(8, [3, 3]), Relu(), Flatten(), Dense(10))
  */
-export function Flatten(): Layer<Record<string, never>, Tensor> {
+export function Flatten(): KernelLayer<Record<string, never>, Tensor> {
   const name = 'Flatten';
-  return {
+  return withKernel({
     name,
     hyper: Object.freeze({}),
     init(_key: Key, inputShape: ShapeTree, _dtype?: DType): InitResult {
@@ -24,7 +30,7 @@ export function Flatten(): Layer<Record<string, never>, Tensor> {
       const x = xIn as Tensor;
       return tg.reshape(x, [x.shape[0], x.shape.slice(1).reduce((a, b) => a * b, 1)]);
     },
-  };
+  }, flattenRule(name));
 }
 
 export interface AvgPoolHyper {
@@ -47,7 +53,7 @@ export function AvgPool(
   window: readonly [number, number],
   strides: readonly [number, number] = [1, 1],
   padding: 'SAME' | 'VALID' = 'VALID',
-): Layer<AvgPoolHyper, Tensor> {
+): KernelLayer<AvgPoolHyper, Tensor> {
   const name = `AvgPool([${Array.isArray(window) ? window.join(',') : String(window)}])`;
   const pair = (what: string, v: readonly number[]): readonly [number, number] => {
     if (!Array.isArray(v) || v.length !== 2 || !v.every((d) => Number.isInteger(d) && d >= 1)) {
@@ -58,7 +64,7 @@ export function AvgPool(
   if (padding !== 'SAME' && padding !== 'VALID') throw new Error(`${name}: padding must be 'SAME' or 'VALID', got ${JSON.stringify(padding)}`);
   const hyper: AvgPoolHyper = Object.freeze({ window: pair('window', window), strides: pair('strides', strides), padding });
   const layout = '[N, H, W, C] (NHWC)';
-  return {
+  return withKernel({
     name: 'AvgPool',
     hyper,
     init(_key: Key, inputShape: ShapeTree, _dtype?: DType): InitResult {
@@ -74,17 +80,17 @@ export function AvgPool(
       }
       return tg.avgPool(x, hyper.window, hyper.strides, padding);
     },
-  };
+  }, avgPoolRule(name, hyper));
 }
 
 /**
  * Mean over all spatial positions: [N, H, W, C] -> [N, C].
  * @example serial(Conv(64, [3, 3], { padding: 'SAME' }), Relu(), GlobalAvgPool(), Dense(10))
  */
-export function GlobalAvgPool(): Layer<Record<string, never>, Tensor> {
+export function GlobalAvgPool(): KernelLayer<Record<string, never>, Tensor> {
   const name = 'GlobalAvgPool';
   const layout = '[N, H, W, C] (NHWC)';
-  return {
+  return withKernel({
     name,
     hyper: Object.freeze({}),
     init(_key: Key, inputShape: ShapeTree, _dtype?: DType): InitResult {
@@ -94,5 +100,5 @@ export function GlobalAvgPool(): Layer<Record<string, never>, Tensor> {
     apply(_params: Params, xIn: Activation): Tensor {
       return tg.globalAvgPool(checkInputTensor(name, xIn, 4, layout));
     },
-  };
+  }, globalAvgPoolRule(name));
 }

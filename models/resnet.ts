@@ -21,7 +21,8 @@ import { Relu, Identity } from './activations.ts';
 import { fanInSum, fanOut, parallel, serial } from './combinators.ts';
 import { Conv, Dense, type WeightOptions } from './linear.ts';
 import { GlobalAvgPool } from './pooling.ts';
-import type { AnyLayer, Layer } from './layer.ts';
+import type { AnyLayer } from './layer.ts';
+import type { KernelLayer } from './kernels/kernel-fn.ts';
 import type { Tensor } from '../engine/index.ts';
 import type { CombinatorHyper } from './combinators.ts';
 
@@ -29,7 +30,7 @@ import type { CombinatorHyper } from './combinators.ts';
  * One residual block: [N, H, W, inChannels] -> [N, ceil(H/s), ceil(W/s), outChannels].
  * @example wideResnetBlock(16, 32, 2, { W_std: Math.SQRT2 })
  */
-export function wideResnetBlock(inChannels: number, outChannels: number, stride: number, weights: WeightOptions = {}): Layer<CombinatorHyper, Tensor> {
+export function wideResnetBlock(inChannels: number, outChannels: number, stride: number, weights: WeightOptions = {}): KernelLayer<CombinatorHyper, Tensor> {
   const main = serial(
     Relu(),
     Conv(outChannels, [3, 3], { ...weights, strides: stride, padding: 'SAME' }),
@@ -47,12 +48,12 @@ export function wideResnetBlock(inChannels: number, outChannels: number, stride:
  * n blocks with outChannels channels; the first carries the stride and the channel change.
  * @example wideResnetGroup(2, 16, 32, 2)
  */
-export function wideResnetGroup(n: number, inChannels: number, outChannels: number, stride: number, weights: WeightOptions = {}): Layer<CombinatorHyper, Tensor> {
+export function wideResnetGroup(n: number, inChannels: number, outChannels: number, stride: number, weights: WeightOptions = {}): KernelLayer<CombinatorHyper, Tensor> {
   if (!Number.isInteger(n) || n < 1) throw new Error(`wideResnetGroup: n must be a positive integer, got ${n}`);
   const blocks: AnyLayer[] = [wideResnetBlock(inChannels, outChannels, stride, weights)];
   for (let i = 1; i < n; i++) blocks.push(wideResnetBlock(outChannels, outChannels, 1, weights));
   // Every block returns one tensor; the variadic type of serial cannot see that through an array.
-  return serial(...blocks) as Layer<CombinatorHyper, Tensor>;
+  return serial(...blocks) as KernelLayer<CombinatorHyper, Tensor>;
 }
 
 export interface WideResnetOptions extends WeightOptions {
@@ -75,7 +76,7 @@ export interface WideResnetOptions extends WeightOptions {
  * const wrn = wideResnet({ depth: 10, constantChannels: 64, numClasses: 10, W_std: Math.SQRT2 });
  * const { params, outputShape } = wrn.init(tg.key(0), [-1, 32, 32, 3]); // outputShape [-1, 10]
  */
-export function wideResnet(opts: WideResnetOptions): Layer<CombinatorHyper, Tensor> {
+export function wideResnet(opts: WideResnetOptions): KernelLayer<CombinatorHyper, Tensor> {
   if (opts === null || typeof opts !== 'object') throw new Error('wideResnet: options must be an object with depth and numClasses');
   const { depth, wideningFactor, constantChannels, numClasses, readout, ...weights } = opts;
   if (!Number.isInteger(depth) || depth < 10 || (depth - 4) % 6 !== 0) {

@@ -1,0 +1,151 @@
+/**
+ * The state that infinite-width kernel rules pass from layer to layer (neural-tangents' `Kernel`),
+ * in float64 on plain arrays.
+ *
+ * For a block of n1 inputs x1 and n2 inputs x2, at some layer of width -> infinity:
+ *   nngp[i, j, e]  = E[z_c(x1_i, pos) z_c(x2_j, pos')]    (per channel c, identical for all c)
+ *   ntk[i, j, e]   = the analytic NTK between the same entries
+ *   cov1[i, e]     = E[z(x1_i, pos) z(x1_i, pos')]        (self-covariance of each x1 sample)
+ *   cov2[j, e]     = the same for x2 (the SAME array object as cov1 when x2 is x1: rules
+ *                    then compute it once)
+ * where the entry index e runs over position pairs according to `layout`:
+ *   'none'      dense activations [N, features]: one entry, e = 0;
+ *   'full'      images [N, H, W, C]: every position pair, e = p * S + q with S = H * W and
+ *               p = h * W + w the row-major position of the x1 side, q that of the x2 side;
+ *   'diagonal'  images, only the pairs p = q: e = p. Valid when nothing downstream mixes
+ *               positions (no pooling): Conv, nonlinearities and Flatten only ever read the
+ *               diagonal of the position-pair kernel, AvgPool and GlobalAvgPool need all of it.
+ *
+ * The input kernel is the second moment over the channel axis, x1 x2^T / C, and the NTK of the
+ * input is 0. `channels` carries the finite width of the activations (read by the standard
+ * parameterization, whose NTK depends on it). `isGaussian` is false for inputs, after
+ * nonlinearities, Flatten and channel concatenation: a nonlinearity needs a Gaussian input (its
+ * T and Tdot are Gaussian expectations). `sources` names the independent random affine maps
+ * (Dense / Conv weights) a value was last produced by; fanInSum uses it to refuse adding
+ * kernels of branches that are not independent.
+ */
+import type { Matrix } from '../../linearize/linalg.ts';
+
+export type SpatialLayout = 'none' | 'full' | 'diagonal';
+
+/** The kernel state between layers for one block of inputs (see the module comment). */
+export interface KernelState {
+  readonly n1: number;
+  readonly n2: number;
+  readonly layout: SpatialLayout;
+  /** [] for dense activations, [H, W] for images. */
+  readonly spatial: readonly number[];
+  readonly nngp: Float64Array;
+  /** null when only the NNGP kernel was asked for. */
+  readonly ntk: Float64Array | null;
+  readonly cov1: Float64Array;
+  /** The same object as cov1 when x2 is x1. */
+  readonly cov2: Float64Array;
+  /** Finite width of the activations' channel / feature axis. */
+  readonly channels: number;
+  readonly isGaussian: boolean;
+  /** Ids of the random affine maps the value last came out of (0 = the input itself). */
+  readonly sources: readonly number[];
+}
+
+/** Kernel states mirror activations: one state, or a list (after fanOut / parallel). */
+export type KernelTree = KernelState | readonly KernelTree[];
+
+/** Per-call settings shared by every rule of one kernel evaluation. */
+export interface KernelContext {
+  /** Compute the NTK as well as the NNGP kernel. */
+  readonly ntk: boolean;
+  /** Quadrature rule for nonlinearities without a closed form ('auto' or Gauss-Hermite points). */
+  readonly quadrature: 'auto' | number;
+  /** Hands out ids for `sources`; deterministic in the order rules run. */
+  nextSource(): number;
+}
+
+/** An infinite-width kernel rule: maps the kernel of a layer's input to that of its output. */
+export type KernelRule = (k: KernelTree, ctx: KernelContext) => KernelTree;
+
+/** Inputs of a kernel evaluation: an engine tensor (read synchronously) or a plain array with its shape. */
+export type KernelInput = { readonly shape: readonly number[]; dataSync(): ArrayLike<number> } | { readonly shape: readonly number[]; readonly data: ArrayLike<number> };
+
+/** Options of a kernel evaluation. */
+export interface KernelOptions {
+  /** 'both' (default), or 'nngp' to skip the NTK. */
+  get?: 'both' | 'nngp';
+  /** Inputs per block along each batch axis; default chosen so one block holds ~4M entries. */
+  blockSize?: number;
+  /** Position-pair layout for image inputs; 'auto' (default): 'diagonal' when the model has no pooling layer. */
+  spatial?: 'auto' | 'full' | 'diagonal';
+  /**
+   * Quadrature for Tanh / Elementwise: 'auto' (default; trapezoid rule scaled to the variance,
+   * ~1e-12 for tanh) or a number m of Gauss-Hermite points per dimension (models/kernels/gaussian.ts).
+   */
+  quadrature?: 'auto' | number;
+}
+
+/**
+ * A kernel as a row-major float64 matrix (usable wherever linearize/ takes a Matrix) plus its full
+ * shape: rows = N1 and cols = the product of the other axes. For dense outputs shape is [N1, N2];
+ * for image outputs [N1, N2, H, W, H, W] (layout 'full', axes (x1 position, x2 position)) or
+ * [N1, N2, H, W] (layout 'diagonal').
+ */
+export interface KernelMatrix extends Matrix {
+  readonly shape: readonly number[];
+}
+
+/** What `layer.kernel(x1, x2)` returns (stax's kernel_fn(x1, x2, ('nngp', 'ntk'))). */
+export interface KernelResult {
+  readonly nngp: KernelMatrix;
+  /** null when called with get: 'nngp'. */
+  readonly ntk: KernelMatrix | null;
+  /** The position-pair layout of the output ('none' for dense outputs). */
+  readonly layout: SpatialLayout;
+}
+
+/** Entries per sample pair for a layout: 1, S^2 or S. */
+export function entriesPerPair(layout: SpatialLayout, spatial: readonly number[]): number {
+  const s = spatial.reduce((a, b) => a * b, 1);
+  return layout === 'none' ? 1 : layout === 'full' ? s * s : s;
+}
+
+export function isKernelState(k: KernelTree): k is KernelState {
+  return !Array.isArray(k);
+}
+
+/** One kernel state, or an error naming the layer that needed it. */
+export function singleState(layer: string, k: KernelTree): KernelState {
+  if (!isKernelState(k)) throw new Error(`${layer}: expected the kernel of one input, got a list of ${k.length} (a fanOut / parallel output)`);
+  return k;
+}
+
+/** A list of kernel states, or an error naming the layer. */
+export function stateList(layer: string, k: KernelTree, n?: number): readonly KernelTree[] {
+  if (isKernelState(k)) throw new Error(`${layer}: expected the kernels of a list of inputs (after fanOut / parallel), got one`);
+  if (n !== undefined && k.length !== n) throw new Error(`${layer}: expected ${n} inputs, got ${k.length}`);
+  return k;
+}
+
+/**
+ * Applies `f` to nngp, ntk (when present) and both self-covariances, keeping cov2 === cov1 when
+ * they were the same array (so x2 = x1 costs one self-covariance pass).
+ */
+export function mapArrays(
+  k: KernelState,
+  cross: (a: Float64Array, batch: number) => Float64Array,
+  self: (a: Float64Array, batch: number) => Float64Array = cross,
+): { nngp: Float64Array; ntk: Float64Array | null; cov1: Float64Array; cov2: Float64Array } {
+  const cov1 = self(k.cov1, k.n1);
+  const cov2 = k.cov2 === k.cov1 ? cov1 : self(k.cov2, k.n2);
+  return { nngp: cross(k.nngp, k.n1 * k.n2), ntk: k.ntk === null ? null : cross(k.ntk, k.n1 * k.n2), cov1, cov2 };
+}
+
+/** Throws unless the state holds an image kernel; names the layer. */
+export function requireImage(layer: string, k: KernelState): void {
+  if (k.layout === 'none') throw new Error(`${layer}: needs image activations [N, H, W, C], got dense [N, ${k.channels}] activations`);
+}
+
+/** Throws unless the state holds a dense kernel; names the layer. */
+export function requireDense(layer: string, k: KernelState): void {
+  if (k.layout !== 'none') {
+    throw new Error(`${layer}: needs dense activations [N, features], got images [N, ${k.spatial.join(', ')}, ${k.channels}]; put Flatten or GlobalAvgPool before it`);
+  }
+}
