@@ -1,7 +1,7 @@
 /** CPU movement kernels: every one is a strided ndarray view of the input or of the output, plus one assign. */
 import ops from 'ndarray-ops';
 import type { PadParams, SliceParams } from '../../engine/primitives/movement.ts';
-import { stridesOf } from '../../engine/shape.ts';
+import { sizeOf, stridesOf } from '../../engine/shape.ts';
 import type { CpuKernel } from './elementwise.ts';
 import { broadcastView, materialize, output, view } from './views.ts';
 
@@ -31,13 +31,18 @@ export const movementKernels: Record<string, CpuKernel> = {
     return data;
   },
 
+  // Each input is `outer` contiguous blocks (one per index before the axis) placed side by side
+  // with the others' blocks: block copies, no per-element indexing.
   concat: (inputs, { axis }: { axis: number }, outShape, dtype) => {
     const [data] = output(outShape, dtype);
-    const strides = stridesOf(outShape);
-    let offset = 0;
+    const outer = sizeOf(outShape.slice(0, axis));
+    const rowLen = sizeOf(outShape.slice(axis));
+    let start = 0;
     for (const x of inputs) {
-      if (x.storage.length > 0) ops.assign(view(data, x.shape, strides, offset * strides[axis]), view(x.storage, x.shape));
-      offset += x.shape[axis];
+      const block = sizeOf(x.shape.slice(axis));
+      const src = x.storage;
+      for (let i = 0; i < outer && block > 0; i++) data.set(src.subarray(i * block, (i + 1) * block), i * rowLen + start);
+      start += block;
     }
     return data;
   },

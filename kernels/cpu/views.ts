@@ -1,8 +1,8 @@
 /** ndarray views over backend storage: broadcasting and movement are strided views, never copies. */
 import ndarray, { type NdArray } from 'ndarray';
-import ops from 'ndarray-ops';
 import { allocate, type DType, type TypedArray } from '../../engine/dtype.ts';
 import { broadcastStrides, sizeOf, stridesOf, type Shape } from '../../engine/shape.ts';
+import { gather } from './strided.ts';
 
 export function view(data: TypedArray, shape: Shape, strides?: readonly number[], offset = 0): NdArray<TypedArray> {
   // ndarray treats a rank-0 array as having no elements; a [1] view is the same single value.
@@ -21,9 +21,10 @@ export function output(shape: Shape, dtype: DType): [TypedArray, NdArray<TypedAr
   return [data, view(data, shape)];
 }
 
-/** Copies any strided view into a new contiguous array. */
+/** Copies any strided view into a new contiguous array (strided.ts `gather`: block copies of contiguous runs). */
 export function materialize(src: NdArray<TypedArray>, shape: Shape, dtype: DType): TypedArray {
-  const [data, out] = output(shape, dtype);
-  if (data.length > 0) ops.assign(out, src);
+  const data = allocate(dtype, sizeOf(shape));
+  // A rank-0 view is stored as [1] (see `view`).
+  if (data.length > 0) gather(src.data, src.offset, shape.length === 0 ? [1] : shape, src.stride, data);
   return data;
 }

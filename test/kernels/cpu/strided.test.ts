@@ -5,7 +5,7 @@ import type { DType, TypedArray } from '../../../engine/dtype.ts';
 import { broadcastShapes, sizeOf, stridesOf } from '../../../engine/shape.ts';
 import { binaryKernels } from '../../../kernels/cpu/elementwise.ts';
 import { reduceKernels } from '../../../kernels/cpu/reduce.ts';
-import { collapse } from '../../../kernels/cpu/strided.ts';
+import { collapse, gather } from '../../../kernels/cpu/strided.ts';
 
 function values(dtype: DType, n: number, seed: number): TypedArray {
   const out = dtype === 'float32' ? new Float32Array(n) : new Float64Array(n);
@@ -102,5 +102,34 @@ describe('CPU reductions', () => {
     const x = new Float64Array([1, NaN, 3, 4]);
     expect(reduceKernels.reduceMax([{ storage: x, shape: [2, 2], dtype: 'float64' }], { axes: [1], keepdims: false }, [2], 'float64')[0]).toBeNaN();
     expect(Array.from(reduceKernels.sum([{ storage: new Float64Array(0), shape: [2, 0], dtype: 'float64' }], { axes: [1], keepdims: false }, [2], 'float64'))).toEqual([0, 0]);
+  });
+});
+
+describe('CPU strided gather', () => {
+  it('copies any permuted, reversed or stepped view like index arithmetic', () => {
+    const arb = fc
+      .array(fc.integer({ min: 1, max: 20 }), { minLength: 1, maxLength: 4 })
+      .chain((base) => fc.tuple(fc.constant(base), fc.shuffledSubarray(base.map((_, i) => i), { minLength: base.length, maxLength: base.length }), fc.array(fc.boolean(), { minLength: base.length, maxLength: base.length })));
+    fc.assert(
+      fc.property(arb, ([base, perm, flip]) => {
+        const src = values('float32', sizeOf(base), 4);
+        const bs = stridesOf(base);
+        let offset = 0;
+        const shape = perm.map((p) => base[p]);
+        const strides = perm.map((p, i) => {
+          if (!flip[i]) return bs[p];
+          offset += (base[p] - 1) * bs[p];
+          return -bs[p];
+        });
+        const out = new Float32Array(sizeOf(shape));
+        gather(src, offset, shape, strides, out);
+        for (let i = 0; i < out.length; i++) {
+          const idx = unravel(i, shape);
+          const at = idx.reduce((s, v, k) => s + v * strides[k], offset);
+          if (out[i] !== src[at]) throw new Error(`[${shape}] strides [${strides}] at ${i}: ${out[i]} != ${src[at]}`);
+        }
+      }),
+      { numRuns: 200 },
+    );
   });
 });
