@@ -1,13 +1,15 @@
 /**
  * Simple, correct fallbacks for the two linear primitives (the tuned kernels live in matmul.ts
- * and conv.ts): a 16x16-tiled batched matmul with broadcast batch axes and transpose flags read
- * through stride uniforms, and a direct convolution with one thread per output.
+ * and conv.ts): a register-tiled batched matmul with broadcast batch axes and transpose flags
+ * read through stride uniforms, and a direct convolution with one thread per output.
  */
 import { bindings, collapseAxes, contiguousStrides, elementGrid, ENTRY_PARAMS, lazyProgram, LINEAR_GROUP, product, UniformBlock, unravel } from './common.ts';
 import type { ShaderProgram } from './program.ts';
 import type { ConvParams } from '../../engine/conv-params.ts';
 
-const TILE = 16;
+/** Outputs per thread: ROWS x 4 (a vec4 of columns); threads per workgroup: WG x WG. */
+const ROWS = 4;
+const WG = 8;
 
 function batchStrides(shape: readonly number[], batch: readonly number[]): number[] {
   const own = contiguousStrides(shape).slice(0, -2);
@@ -19,6 +21,10 @@ function batchStrides(shape: readonly number[], batch: readonly number[]): numbe
 /**
  * out[..., m, n] = sum_k A[..., m, k] B[..., k, n], A stored [..., k, m] when transposeA,
  * B stored [..., n, k] when transposeB; `outShape` includes the broadcast batch axes.
+ * Each thread keeps a 4x4 block of outputs in registers and reads A and B straight from
+ * storage: no workgroup memory and no barriers, which software drivers (lavapipe) run about
+ * 6x faster than a 16x16 shared-memory tile (measured on 512^3). Edge reads are clamped,
+ * edge writes guarded.
  */
 export function matmulSimpleProgram(aShape: readonly number[], bShape: readonly number[], transposeA: boolean, transposeB: boolean, outShape: readonly number[]): ShaderProgram {
   const m = outShape[outShape.length - 2];
@@ -27,42 +33,40 @@ export function matmulSimpleProgram(aShape: readonly number[], bShape: readonly 
   const batch = outShape.slice(0, -2);
   const c = collapseAxes(batch, [batchStrides(aShape, batch), batchStrides(bShape, batch)]);
   const batchCount = product(batch);
-  const u = new UniformBlock().u32('m', m).u32('n', n).u32('k', k).u32('batches', batchCount);
+  const u = new UniformBlock().u32('m', m).u32('n', n).u32('k', k);
   u.u32('sam', transposeA ? 1 : k).u32('sak', transposeA ? m : 1).u32('sbk', transposeB ? 1 : n).u32('sbn', transposeB ? k : 1);
   c.shape.forEach((d, i) => u.u32(`bd${i}`, d).u32(`bsa${i}`, c.strides[0][i]).u32(`bsb${i}`, c.strides[1][i]));
   const rank = c.shape.length;
-  const tilesM = Math.ceil(m / TILE);
-  const tilesN = Math.ceil(n / TILE);
-  // x: column tiles, y: row tiles times batches (spilling is not needed below 65535 of each).
-  const dispatch: [number, number, number] = [tilesN, tilesM, batchCount];
-  if (batchCount > 65535 || tilesM > 65535 || tilesN > 65535) throw new Error(`matmul: ${batchCount} batches of ${m}x${n} exceed the dispatch limits`);
-  return lazyProgram(`matmul-simple:${rank}`, 2, u.words(), dispatch, product(outShape), () => `${bindings(2, ['a', 'b'])}
+  const dispatch: [number, number, number] = [Math.ceil(n / 4 / WG), Math.ceil(m / ROWS / WG), batchCount];
+  if (dispatch.some((d) => d > 65535)) throw new Error(`matmul: ${batchCount} batches of ${m}x${n} exceed the dispatch limits`);
+  return lazyProgram(`matmul-simple:${rank}`, 2, u.words(), dispatch, product(outShape), () => {
+    const rows = Array.from({ length: ROWS }, (_, r) => r);
+    return `${bindings(2, ['a', 'b'])}
 ${u.struct()}
 
-var<workgroup> ta: array<array<f32, ${TILE}>, ${TILE}>;
-var<workgroup> tb: array<array<f32, ${TILE}>, ${TILE}>;
-
-@compute @workgroup_size(${TILE}, ${TILE})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+@compute @workgroup_size(${WG}, ${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let row = gid.y * ${ROWS}u;
+  let col = gid.x * 4u;
+  if (row >= u.m || col >= u.n) { return; }
   let bi = wid.z;
   ${unravel('bi', rank, (d) => `u.bd${d}`, 'q')}
   let abase = ${c.shape.map((_, d) => `q${d} * u.bsa${d}`).join(' + ')};
   let bbase = ${c.shape.map((_, d) => `q${d} * u.bsb${d}`).join(' + ')};
-  let row = wid.y * ${TILE}u + lid.y;
-  let col = wid.x * ${TILE}u + lid.x;
-  var acc = 0.0;
-  for (var k0 = 0u; k0 < u.k; k0 += ${TILE}u) {
-    let ka = k0 + lid.x;
-    let kb = k0 + lid.y;
-    ta[lid.y][lid.x] = select(0.0, a[abase + row * u.sam + ka * u.sak], row < u.m && ka < u.k);
-    tb[lid.y][lid.x] = select(0.0, b[bbase + kb * u.sbk + col * u.sbn], kb < u.k && col < u.n);
-    workgroupBarrier();
-    for (var j = 0u; j < ${TILE}u; j++) { acc += ta[lid.y][j] * tb[j][lid.x]; }
-    workgroupBarrier();
+  ${rows.map((r) => `let ar${r} = abase + min(row + ${r}u, u.m - 1u) * u.sam;`).join('\n  ')}
+  ${[0, 1, 2, 3].map((j) => `let bc${j} = bbase + min(col + ${j}u, u.n - 1u) * u.sbn;`).join('\n  ')}
+  ${rows.map((r) => `var acc${r} = vec4<f32>(0.0);`).join('\n  ')}
+  for (var kk = 0u; kk < u.k; kk++) {
+    let bk = kk * u.sbk;
+    let bv = vec4<f32>(b[bc0 + bk], b[bc1 + bk], b[bc2 + bk], b[bc3 + bk]);
+    let ak = kk * u.sak;
+    ${rows.map((r) => `acc${r} = fma(vec4<f32>(a[ar${r} + ak]), bv, acc${r});`).join('\n    ')}
   }
-  if (row < u.m && col < u.n) { out[(bi * u.m + row) * u.n + col] = acc; }
+  let obase = bi * u.m * u.n;
+  ${rows.map((r) => `if (row + ${r}u < u.m) { for (var j = 0u; j < 4u; j++) { if (col + j < u.n) { out[obase + (row + ${r}u) * u.n + col + j] = acc${r}[j]; } } }`).join('\n  ')}
 }
-`);
+`;
+  });
 }
 
 const CONV_WORKGROUP = 64;
