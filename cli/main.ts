@@ -4,9 +4,11 @@
  *   npm start                 the main study (network vs linearization), default flags
  *   npm start -- --help       its flags
  *   npm start -- demo         a small MLP trained by GD with its gradient checked
+ *   npm start -- gp           an ensemble of wide networks vs the GP over initializations (Figure 2)
  */
 import { choiceFlag, intFlag, numberFlag, parseFlags, usage, type FlagSpec } from './args.ts';
 import { runDemo } from './demo.ts';
+import { gpCommand } from './gp.ts';
 import { progressBar } from './progress.ts';
 import { writeReport } from './report.ts';
 import { runStudy, type StudyOptions } from './study.ts';
@@ -71,9 +73,10 @@ async function study(argv: string[]): Promise<void> {
 async function main(argv: string[]): Promise<void> {
   const [command] = argv;
   if (command === 'demo') return void (await runDemo());
+  if (command === 'gp') return gpCommand(argv.slice(1));
   if (command === undefined || command.startsWith('--')) return study(argv);
   if (command === 'study') return study(argv.slice(1));
-  throw new Error(`unknown command '${command}' (commands: study (default), demo; try --help)`);
+  throw new Error(`unknown command '${command}' (commands: study (default), demo, gp; try --help)`);
 }
 
 main(process.argv.slice(2)).then(

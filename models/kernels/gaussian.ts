@@ -278,14 +278,23 @@ function pruned(rule: GaussianRule): { z: Float64Array; w: Float64Array } {
   return { z: Float64Array.from(keep, (i) => rule.nodes[i]), w: Float64Array.from(keep, (i) => rule.weights[i]) };
 }
 
+/** phi and phi' at the same points in one pass (e.g. tanh' = 1 - tanh^2 reuses tanh). */
+export type BatchFnWithDerivative = (xs: Float64Array) => { f: Float64Array; df: Float64Array };
+
 /**
  * T and Tdot of any phi by 2-D quadrature (see the module comment for the two rules), given phi
- * and phi' on batches of points.
+ * and phi' on batches of points, and optionally both in one pass (`both`, used when the NTK is
+ * wanted). Perfectly correlated entries (|c| = 1, e.g. self-covariances) take a 1-D path.
  * @example const tanh = quadratureMap('Tanh', (x) => x.map(Math.tanh), (x) => x.map((v) => 1 - Math.tanh(v) ** 2));
  */
-export function quadratureMap(name: string, phi: BatchFn, dphi: BatchFn | null, rule: QuadratureRule = 'auto'): GaussianMap {
+export function quadratureMap(name: string, phi: BatchFn, dphi: BatchFn | null, rule: QuadratureRule = 'auto', both?: BatchFnWithDerivative): GaussianMap {
   checkQuadratureRule(name, rule);
   const fixed = rule === 'auto' ? null : pruned(gaussHermite(rule));
+  const evaluate = (xs: Float64Array, wantDot: boolean): { f: Float64Array; df: Float64Array | null } => {
+    if (!wantDot) return { f: phi(xs), df: null };
+    if (both) return both(xs);
+    return { f: phi(xs), df: dphi!(xs) };
+  };
   return {
     name,
     method: rule === 'auto' ? 'quadrature: trapezoid rule scaled to each variance' : `quadrature: ${rule}-point Gauss-Hermite`,
@@ -293,29 +302,55 @@ export function quadratureMap(name: string, phi: BatchFn, dphi: BatchFn | null, 
       const n = s11.length;
       const t = new Float64Array(n);
       const tdot = wantDot ? new Float64Array(n) : null;
-      if (wantDot && dphi === null) throw new Error(`${name}: the NTK needs phi', which this nonlinearity does not provide`);
+      if (wantDot && dphi === null && !both) throw new Error(`${name}: the NTK needs phi', which this nonlinearity does not provide`);
       // Group the entries by rule. 'auto' buckets each entry's largest standard deviation up to
       // the next power of 2^(1/4), so an entry's value never depends on which others share its
       // batch (blocking does not change results) and small-variance entries use fewer nodes.
-      const groups = new Map<number, number[]>();
+      const groups = new Map<number, { full: number[]; degenerate: number[] }>();
       for (let e = 0; e < n; e++) {
         const sd = Math.sqrt(Math.max(s11[e], s22[e], 0));
-        const key = fixed !== null || !(sd > 0) ? 0 : Math.ceil(4 * Math.log2(sd));
+        const key = fixed !== null || !(sd > 0) ? -1000 : Math.ceil(4 * Math.log2(sd));
         let g = groups.get(key);
-        if (!g) groups.set(key, (g = []));
-        g.push(e);
+        if (!g) groups.set(key, (g = { full: [], degenerate: [] }));
+        const c = correlation(s11[e], s22[e], s12[e]);
+        (c === 1 || c === -1 ? g.degenerate : g.full).push(e);
       }
-      for (const [key, idx] of groups) {
-        const { z, w } = fixed ?? pruned(scaledTrapezoid(key === 0 && idx.every((e) => !(Math.max(s11[e], s22[e]) > 0)) ? 0 : 2 ** (key / 4)));
+      for (const [key, { full, degenerate }] of groups) {
+        const { z, w } = fixed ?? pruned(scaledTrapezoid(key === -1000 ? 0 : 2 ** (key / 4)));
         const m = z.length;
+        // |c| = 1: v = c sqrt(s22 / s11) u, a 1-D integral.
+        if (degenerate.length > 0) {
+          const us = new Float64Array(degenerate.length * m);
+          const vs = new Float64Array(degenerate.length * m);
+          degenerate.forEach((e, r) => {
+            const a = Math.sqrt(Math.max(s11[e], 0));
+            const bc = Math.sqrt(Math.max(s22[e], 0)) * correlation(s11[e], s22[e], s12[e]);
+            for (let i = 0; i < m; i++) {
+              us[r * m + i] = a * z[i];
+              vs[r * m + i] = bc * z[i];
+            }
+          });
+          const fu = evaluate(us, wantDot);
+          const fv = evaluate(vs, wantDot);
+          degenerate.forEach((e, r) => {
+            let acc = 0;
+            let accDot = 0;
+            for (let i = 0; i < m; i++) {
+              acc += w[i] * fu.f[r * m + i] * fv.f[r * m + i];
+              if (tdot) accDot += w[i] * fu.df![r * m + i] * fv.df![r * m + i];
+            }
+            t[e] = acc;
+            if (tdot) tdot[e] = accDot;
+          });
+        }
         // Entries per chunk: keeps the point buffers near 2^20 doubles (8 MB).
         const chunk = Math.max(1, Math.floor((1 << 20) / (m * (m + 1))));
-        for (let start = 0; start < idx.length; start += chunk) {
-          const count = Math.min(idx.length, start + chunk) - start;
+        for (let start = 0; start < full.length; start += chunk) {
+          const count = Math.min(full.length, start + chunk) - start;
           const us = new Float64Array(count * m);
           const vs = new Float64Array(count * m * m);
           for (let r = 0; r < count; r++) {
-            const e = idx[start + r];
+            const e = full[start + r];
             const a = Math.sqrt(Math.max(s11[e], 0));
             const b = Math.sqrt(Math.max(s22[e], 0));
             const c = correlation(s11[e], s22[e], s12[e]);
@@ -336,11 +371,13 @@ export function quadratureMap(name: string, phi: BatchFn, dphi: BatchFn | null, 
                 for (let j = 0; j < m; j++) inner += w[j] * fv[base + j];
                 acc += w[i] * fu[r * m + i] * inner;
               }
-              out[idx[start + r]] = acc;
+              out[full[start + r]] = acc;
             }
           };
-          reduce(phi(us), phi(vs), t);
-          if (tdot) reduce(dphi!(us), dphi!(vs), tdot);
+          const fu = evaluate(us, wantDot);
+          const fv = evaluate(vs, wantDot);
+          reduce(fu.f, fv.f, t);
+          if (tdot) reduce(fu.df!, fv.df!, tdot);
         }
       }
       return { t, tdot };
@@ -350,30 +387,41 @@ export function quadratureMap(name: string, phi: BatchFn, dphi: BatchFn | null, 
 
 /**
  * Quadrature for an engine function fn (Tensor -> Tensor, elementwise): phi by running fn on
- * float64 CPU tensors of the quadrature points, phi' by the engine's reverse-mode gradient of
- * sum(fn(x)) at those points (exact derivatives, no finite differences). Points go through in
- * chunks of at most 2^20.
+ * float64 CPU tensors of the quadrature points, phi' by the engine's reverse mode at those points
+ * (one VJP with a ones cotangent, i.e. the gradient of sum(fn(x)): exact derivatives, no finite
+ * differences). Points go through in chunks of at most 2^20.
  * @example const softplus = tensorFunctionMap('softplus', (x) => tg.log1p(tg.exp(x)));
  */
 export function tensorFunctionMap(name: string, fn: (x: Tensor) => Tensor, rule: QuadratureRule = 'auto'): GaussianMap {
   const cpu = tg.backendInstance('cpu');
   if (!cpu) throw new Error(`${name}: the kernel quadrature needs the CPU backend`);
-  const run = (xs: Float64Array, derivative: boolean): Float64Array => {
-    const out = new Float64Array(xs.length);
+  // One pass gives phi (the forward values) and phi' (one VJP with a ones cotangent: fn is elementwise).
+  const run = (xs: Float64Array, derivative: boolean): { f: Float64Array; df: Float64Array | null } => {
+    const f = new Float64Array(xs.length);
+    const df = derivative ? new Float64Array(xs.length) : null;
     const step = 1 << 20;
     for (let s = 0; s < xs.length; s += step) {
       const part = xs.subarray(s, Math.min(xs.length, s + step));
-      const values = tg.tidy(() => {
+      tg.tidy(() => {
         const x = tg.tensor(Float64Array.from(part), [part.length], 'float64', cpu);
-        const y = derivative ? (tg.grad((v: Tensor) => tg.sum(fn(v)))(x) as Tensor) : fn(x);
-        if (y.shape.length !== 1 || y.shape[0] !== part.length) throw new Error(`${name}: the function must be elementwise (got shape [${y.shape.join(',')}] for [${part.length}])`);
-        return Float64Array.from(y.dataSync());
+        const [y, back] = tg.vjp(fn, x);
+        try {
+          if (!(y instanceof tg.Tensor) || y.shape.length !== 1 || y.shape[0] !== part.length) {
+            throw new Error(`${name}: the function must be elementwise (got ${y instanceof tg.Tensor ? `shape [${y.shape.join(',')}]` : typeof y} for [${part.length}])`);
+          }
+          f.set(y.dataSync(), s);
+          if (df) df.set((back(tg.onesLike(y))[0] as Tensor).dataSync(), s);
+        } finally {
+          back.dispose();
+        }
       });
-      out.set(values, s);
     }
-    return out;
+    return { f, df };
   };
-  return quadratureMap(name, (xs) => run(xs, false), (xs) => run(xs, true), rule);
+  return quadratureMap(name, (xs) => run(xs, false).f, (xs) => run(xs, true).df!, rule, (xs) => {
+    const r = run(xs, true);
+    return { f: r.f, df: r.df! };
+  });
 }
 
 /**
@@ -382,13 +430,20 @@ export function tensorFunctionMap(name: string, fn: (x: Tensor) => Tensor, rule:
  * @example tanhMap().expectations(Float64Array.of(1), Float64Array.of(0.5), Float64Array.of(1), true)
  */
 export function tanhMap(rule: QuadratureRule = 'auto'): GaussianMap {
-  return quadratureMap(
-    'Tanh',
-    (xs) => xs.map(Math.tanh),
-    (xs) => xs.map((v) => {
-      const th = Math.tanh(v);
-      return 1 - th * th;
-    }),
-    rule,
-  );
+  const tanh = (xs: Float64Array) => xs.map(Math.tanh);
+  const sech2 = (xs: Float64Array) => xs.map((v) => {
+    const th = Math.tanh(v);
+    return 1 - th * th;
+  });
+  const both = (xs: Float64Array) => {
+    const f = new Float64Array(xs.length);
+    const df = new Float64Array(xs.length);
+    for (let i = 0; i < xs.length; i++) {
+      const th = Math.tanh(xs[i]);
+      f[i] = th;
+      df[i] = 1 - th * th;
+    }
+    return { f, df };
+  };
+  return quadratureMap('Tanh', tanh, sech2, rule, both);
 }

@@ -114,7 +114,7 @@ function inputState(
   return {
     n1, n2, layout, spatial, nngp,
     ntk: withNtk ? new Float64Array(n1 * n2 * P) : null,
-    cov1, cov2, channels: C, isGaussian: false, sources: [0],
+    cov1, cov2, symmetric: sameBlock, channels: C, isGaussian: false, sources: [0],
   };
 }
 

@@ -228,18 +228,44 @@ export function elementwiseRule(name: string, map: GaussianMap): KernelRule {
     const varQ = (cov: Float64Array, i: number, e: number) => (k.layout === 'full' ? cov[i * P + (e % S) * (S + 1)] : cov[i * P + e]);
 
     const cross = k.n1 * k.n2 * P;
-    const s11 = new Float64Array(cross);
-    const s22 = new Float64Array(cross);
+    // Entries to evaluate: all of them, or for a symmetric block one of each mirror pair
+    // (i, j, (p, q)) ~ (j, i, (q, p)): half the quadrature work, and exactly symmetric output.
+    const mirror = (e: number) => (k.layout === 'full' ? (e % S) * S + Math.floor(e / S) : e);
+    const picked: number[] = [];
     for (let i = 0; i < k.n1; i++) {
-      for (let j = 0; j < k.n2; j++) {
+      for (let j = k.symmetric ? i : 0; j < k.n2; j++) {
         const base = (i * k.n2 + j) * P;
-        for (let e = 0; e < P; e++) {
-          s11[base + e] = varP(k.cov1, i, e);
-          s22[base + e] = varQ(k.cov2, j, e);
-        }
+        for (let e = 0; e < P; e++) if (!(k.symmetric && i === j && mirror(e) < e)) picked.push(base + e);
       }
     }
-    const { t: nngp, tdot } = map.expectations(s11, k.nngp, s22, k.ntk !== null);
+    const s11 = new Float64Array(picked.length);
+    const s12 = new Float64Array(picked.length);
+    const s22 = new Float64Array(picked.length);
+    picked.forEach((flat, r) => {
+      const e = flat % P;
+      const pair = (flat - e) / P;
+      const i = Math.floor(pair / k.n2);
+      const j = pair % k.n2;
+      s11[r] = varP(k.cov1, i, e);
+      s12[r] = k.nngp[flat];
+      s22[r] = varQ(k.cov2, j, e);
+    });
+    const res = map.expectations(s11, s12, s22, k.ntk !== null);
+    const nngp = new Float64Array(cross);
+    const tdot = k.ntk !== null ? new Float64Array(cross) : null;
+    picked.forEach((flat, r) => {
+      nngp[flat] = res.t[r];
+      if (tdot) tdot[flat] = res.tdot![r];
+      if (k.symmetric) {
+        const e = flat % P;
+        const pair = (flat - e) / P;
+        const i = Math.floor(pair / k.n2);
+        const j = pair % k.n2;
+        const other = (j * k.n2 + i) * P + mirror(e);
+        nngp[other] = res.t[r];
+        if (tdot) tdot[other] = res.tdot![r];
+      }
+    });
     let ntk: Float64Array | null = null;
     if (k.ntk !== null) {
       ntk = new Float64Array(cross);
@@ -419,6 +445,7 @@ export function fanInSumRule(name: string): KernelRule {
     const cov1 = sumArrays(ks.map((k) => k.cov1));
     return {
       ...ks[0],
+      symmetric: ks.every((k) => k.symmetric),
       nngp: sumArrays(ks.map((k) => k.nngp)),
       ntk: ks[0].ntk === null ? null : sumArrays(ks.map((k) => k.ntk!)),
       cov1,
@@ -456,6 +483,7 @@ export function fanInConcatRule(name: string, axis: number): KernelRule {
     const cov1 = avg(ks.map((k) => k.cov1));
     return {
       ...ks[0],
+      symmetric: ks.every((k) => k.symmetric),
       nngp: avg(ks.map((k) => k.nngp)),
       ntk: ks[0].ntk === null ? null : avg(ks.map((k) => k.ntk!)),
       cov1,

@@ -41,6 +41,11 @@ export interface KernelState {
   readonly cov1: Float64Array;
   /** The same object as cov1 when x2 is x1. */
   readonly cov2: Float64Array;
+  /**
+   * The block pairs x1 with itself, so nngp[i, j, (p, q)] = nngp[j, i, (q, p)] (and the same for
+   * ntk): rules may compute one triangle and mirror it.
+   */
+  readonly symmetric: boolean;
   /** Finite width of the activations' channel / feature axis. */
   readonly channels: number;
   readonly isGaussian: boolean;
