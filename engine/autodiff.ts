@@ -118,10 +118,17 @@ function accumulate(map: Map<number, Tensor>, x: Tensor, value: Tensor): void {
  */
 function backward(
   trace: Trace, inputs: readonly Tensor[], outputs: readonly Tensor[], cotangents: readonly Tensor[],
-  targets: readonly Tensor[] = [], reached?: (Tensor | null)[],
+  targets: readonly Tensor[] = [], reached?: (Tensor | null)[], inputsNeeded = true,
 ): (Tensor | null)[] {
-  const { order, relevant } = relevantNodes(trace, inputs, outputs);
+  const { order, relevant: onPath } = relevantNodes(trace, inputs, outputs);
   const inputIds = new Set(inputs.map((x) => x.id));
+  // When only the targets' cotangents are wanted, walk just the part of the graph downstream of
+  // them: a rule then skips e.g. the weight gradient of a matmul whose weight feeds a target.
+  let relevant = onPath;
+  if (!inputsNeeded) {
+    relevant = new Set(targets.map((t) => t.id));
+    for (const t of order) if (t.node?.inputs.some((x) => relevant.has(x.id))) relevant.add(t.id);
+  }
   const cts = new Map<number, Tensor>();
   outputs.forEach((o, i) => {
     if (relevant.has(o.id)) accumulate(cts, o, cotangents[i]);
@@ -337,8 +344,11 @@ export interface TracedGraph {
   readonly outLeaves: readonly Tensor[];
   /** Nodes on a path from the inputs to the outputs (inputs included), in topological order. */
   nodes(): Tensor[];
-  /** Cotangents of `targets` (and of the inputs) for the given output cotangents. */
-  cotangents(outputCotangents: readonly Tensor[], targets: readonly Tensor[]): { targets: (Tensor | null)[]; inputs: (Tensor | null)[] };
+  /**
+   * Cotangents of `targets` (and of the inputs) for the given output cotangents. With
+   * `inputs: false` only the targets' cotangents are computed (cheaper) and `inputs` is all null.
+   */
+  cotangents(outputCotangents: readonly Tensor[], targets: readonly Tensor[], opts?: { inputs?: boolean }): { targets: (Tensor | null)[]; inputs: (Tensor | null)[] };
   /** Frees what the trace created except the outputs and the tensors in `keep`. */
   dispose(keep?: unknown): void;
 }
@@ -354,11 +364,11 @@ export function traceGraph(f: (...args: any[]) => unknown, args: readonly unknow
       order ??= relevantNodes(trace, inputs, outLeaves).order;
       return order;
     },
-    cotangents(outputCotangents, targets) {
+    cotangents(outputCotangents, targets, opts = {}) {
       if (trace.released) throw new Error('traceGraph: the traced graph was disposed');
       outputCotangents.forEach((c, i) => checkLike('traceGraph', `cotangent ${i}`, c, outLeaves[i]));
       const reached: (Tensor | null)[] = new Array(targets.length).fill(null);
-      const ins = backward(trace, inputs, outLeaves, outputCotangents, targets, reached);
+      const ins = backward(trace, inputs, outLeaves, outputCotangents, targets, reached, opts.inputs ?? true);
       return { targets: reached, inputs: ins };
     },
     dispose: (keep?: unknown) => finish(trace, [outLeaves, keep]),

@@ -161,7 +161,7 @@ function blockFeatures<P>(f: ApplyFn<P>, params: P, x: Tensor): BlockFeatures {
   const outputs = uses.map((u) => ('output' in u ? u.output : null));
   const targets = outputs.filter((t): t is Tensor => t !== null);
   const perOutput: (Tensor | null)[][] = [];
-  for (let j = 0; j < k; j++) perOutput.push(graph.cotangents([outputSelector(n, j, k, out)], targets).targets);
+  for (let j = 0; j < k; j++) perOutput.push(graph.cotangents([outputSelector(n, j, k, out)], targets, { inputs: false }).targets);
   const cotangents = targets.map((t, i) => {
     const parts = perOutput.map((row) => row[i]);
     if (parts.some((c) => c === null)) return null;

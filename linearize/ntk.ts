@@ -45,9 +45,11 @@ export function empiricalNtk<P>(f: ApplyFn<P>, params: P, x1: Tensor, x2: Tensor
 }
 
 function contractionNtk<P>(f: ApplyFn<P>, params: P, x1: Tensor, x2: Tensor, opts: Required<NtkOptions>): Tensor {
-  const tiles = rowBlocks(x1, opts.blockSize).map((a) => tg.tidy(() => {
+  const blocks2 = rowBlocks(x2, opts.blockSize);
+  const tiles = rowBlocks(x1, opts.blockSize).map((a, ai) => tg.tidy(() => {
     const ja = jacobianFeatures(f, params, a.x);
-    return rowBlocks(x2, opts.blockSize).map((b) => tg.tidy(() => featureGram(ja, jacobianFeatures(f, params, b.x), opts.trace)));
+    // Theta(X, X): the diagonal tile reuses this block's Jacobian instead of recomputing it.
+    return blocks2.map((b, bi) => tg.tidy(() => featureGram(ja, x2 === x1 && ai === bi ? ja : jacobianFeatures(f, params, b.x), opts.trace)));
   }));
   return assemble(tiles);
 }
