@@ -28,7 +28,7 @@ import type { ShaderProgram } from '../wgsl/program.ts';
 import { BufferPool, GpuStorage } from './buffer-pool.ts';
 import { acquireDevice, deviceError, untilLost, type AcquireOptions, type WebGpuHost } from './device.ts';
 import { PipelineCache } from './pipeline-cache.ts';
-import { ALIAS_OPS, OUT, planOp } from './plan.ts';
+import { ALIAS_OPS, OUT, planOp, type PlanContext } from './plan.ts';
 
 export { GpuStorage } from './buffer-pool.ts';
 
@@ -39,6 +39,11 @@ export interface WebGpuBackendOptions {
   maxPooledBytes?: number;
   /** Options for acquiring the device (WebGpuBackend.create only). */
   device?: AcquireOptions;
+  /**
+   * The adapter's smallest subgroup size, when the device has the 'subgroups' feature (create()
+   * fills it in); the GEMM kernels use subgroups when it is at least 8.
+   */
+  subgroupMinSize?: number;
 }
 
 export interface WebGpuStats {
@@ -83,6 +88,7 @@ export class WebGpuBackend implements Backend<GpuStorage> {
   private readonly storagePool: BufferPool;
   private readonly stagingPool: BufferPool;
   private readonly cache: PipelineCache;
+  private readonly planContext: PlanContext;
   private readonly scalars = new Map<number, GpuStorage>();
   private readonly scalarBits = new Uint32Array(1);
   private readonly scalarValue = new Float32Array(this.scalarBits.buffer);
@@ -112,8 +118,8 @@ export class WebGpuBackend implements Backend<GpuStorage> {
    * @example const backend = await WebGpuBackend.create();
    */
   static async create(options: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
-    const { device, adapterInfo, host } = await acquireDevice(options.device);
-    return new WebGpuBackend(device, adapterInfo, host, options);
+    const { device, adapterInfo, host, subgroupMinSize } = await acquireDevice(options.device);
+    return new WebGpuBackend(device, adapterInfo, host, { ...options, subgroupMinSize });
   }
 
   constructor(device: GPUDevice, adapterInfo = 'unknown adapter', host: WebGpuHost | 'external' = 'external', options: WebGpuBackendOptions = {}) {
@@ -121,6 +127,8 @@ export class WebGpuBackend implements Backend<GpuStorage> {
     this.adapterInfo = adapterInfo;
     this.host = host;
     this.dispatchesPerSubmit = options.dispatchesPerSubmit ?? 64;
+    const subgroups = device.features.has('subgroups') && (options.subgroupMinSize ?? 0) >= 8;
+    this.planContext = { subgroups };
     const maxPooled = options.maxPooledBytes ?? 512 * 2 ** 20;
     this.cache = new PipelineCache(device, (what, fn) => this.scoped(what, fn));
     this.storagePool = new BufferPool(
@@ -137,6 +145,11 @@ export class WebGpuBackend implements Backend<GpuStorage> {
     // Any loss, including releaseDevice(), which device.ts does not count as an error: this
     // backend cannot run on that device again.
     void device.lost.then((info) => this.fail(new Error(`WebGPU device lost (${info.reason}): ${info.message}`)));
+  }
+
+  /** Whether the GEMM kernels use subgroups on this device. */
+  get subgroups(): boolean {
+    return this.planContext.subgroups;
   }
 
   supportsDType(dtype: DType): boolean {
@@ -192,7 +205,7 @@ export class WebGpuBackend implements Backend<GpuStorage> {
     if (n === 0) return out;
     let temps: GpuStorage[] = [];
     try {
-      const plan = planOp(op, inputs.map((x) => x.shape), params, outShape);
+      const plan = planOp(op, inputs.map((x) => x.shape), params, outShape, this.planContext);
       temps = plan.temps.map((size) => this.allocate(size));
       const resolve = (ref: number): GpuStorage => (ref >= 0 ? inputs[ref].storage : ref === OUT ? out : temps[-2 - ref]);
       for (const step of plan.steps) this.dispatch(op, step.program, step.inputs.map(resolve), resolve(step.output));

@@ -20,6 +20,11 @@ export interface AcquiredDevice {
   /** Human-readable adapter description, e.g. "llvmpipe: Mesa 25.0.7 (LLVM 15.0.6) [mesa software] (fallback)". */
   adapterInfo: string;
   host: WebGpuHost;
+  /**
+   * Smallest subgroup size of the adapter when the device was created with the 'subgroups'
+   * feature (requested whenever the adapter offers it), else undefined.
+   */
+  subgroupMinSize?: number;
 }
 
 export interface AcquireOptions {
@@ -146,7 +151,10 @@ async function acquire(options: AcquireOptions): Promise<AcquiredDevice> {
 
   const requiredLimits: Record<string, number> = {};
   for (const name of WANTED_LIMITS) requiredLimits[name] = adapter.limits[name];
-  const device = await adapter.requestDevice({ requiredLimits, label: 'tangentgrad' });
+  // Subgroups make the matmul/conv kernels about 2x faster on lavapipe (kernels/wgsl/gemm-core.ts).
+  const subgroups = adapter.features.has('subgroups');
+  const requiredFeatures: GPUFeatureName[] = subgroups ? ['subgroups'] : [];
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'tangentgrad' });
   if (gen !== generation) {
     device.destroy();
     throw new Error('WebGPU: releaseDevice() was called while the device was being acquired');
@@ -173,7 +181,8 @@ async function acquire(options: AcquireOptions): Promise<AcquiredDevice> {
     record(new Error(`WebGPU ${kind}: ${ev.error.message}`), onError);
   };
   currentDevice = device;
-  return { device, adapterInfo: describeAdapter(adapter), host };
+  const subgroupMinSize = subgroups ? adapter.info.subgroupMinSize : undefined;
+  return { device, adapterInfo: describeAdapter(adapter), host, ...(subgroupMinSize ? { subgroupMinSize } : {}) };
 }
 
 /**

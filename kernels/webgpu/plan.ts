@@ -30,8 +30,16 @@ export interface Plan {
   readonly steps: readonly Step[];
 }
 
+/** What the device offers that changes the generated code. */
+export interface PlanContext {
+  /** The 'subgroups' feature with subgroups of at least 8 invocations (gemm-core.ts). */
+  readonly subgroups: boolean;
+}
+
+const PLAIN: PlanContext = { subgroups: false };
+
 type Shapes = readonly (readonly number[])[];
-type Planner = (shapes: Shapes, params: any, outShape: readonly number[]) => Plan;
+type Planner = (shapes: Shapes, params: any, outShape: readonly number[], ctx: PlanContext) => Plan;
 
 /** Ops whose output is the input's storage itself: storage is immutable, so sharing it is safe. */
 export const ALIAS_OPS: ReadonlySet<string> = new Set(['reshape', 'identity', 'stopGradient', 'cast']);
@@ -59,8 +67,8 @@ const PLANNERS: Record<string, Planner> = {
     temps: [],
     steps: concatPrograms(shapes, outShape, axis).map(({ input, program }) => ({ program, inputs: [input], output: OUT })),
   }),
-  matmul: (shapes, p: MatmulParams, outShape) => ({ temps: [], steps: matmulSteps(shapes[0], shapes[1], p, outShape) }),
-  conv2d: (shapes, p: ConvParams, outShape) => ({ temps: [], steps: conv2dSteps(shapes[0], shapes[1], p, outShape) }),
+  matmul: (shapes, p: MatmulParams, outShape, ctx) => ({ temps: [], steps: matmulSteps(shapes[0], shapes[1], p, outShape, ctx) }),
+  conv2d: (shapes, p: ConvParams, outShape, ctx) => ({ temps: [], steps: conv2dSteps(shapes[0], shapes[1], p, outShape, ctx) }),
 };
 
 /**
@@ -71,8 +79,8 @@ const PLANNERS: Record<string, Planner> = {
 const cache = new Map<string, Plan>();
 const CACHE_SIZE = 4096;
 
-function cacheKey(op: string, shapes: Shapes, params: unknown, outShape: readonly number[]): string {
-  let key = op;
+function cacheKey(op: string, shapes: Shapes, params: unknown, outShape: readonly number[], ctx: PlanContext): string {
+  let key = ctx.subgroups ? `${op}+sg` : op;
   for (const s of shapes) key += `|${s.join(',')}`;
   key += `>${outShape.join(',')}`;
   return params === undefined ? key : `${key}:${JSON.stringify(params)}`;
@@ -82,15 +90,15 @@ function cacheKey(op: string, shapes: Shapes, params: unknown, outShape: readonl
  * The programs computing `op`; throws an error naming the op when the WebGPU backend has no kernel.
  * @example planOp('add', [[2, 3], [3]], undefined, [2, 3])
  */
-export function planOp(op: string, shapes: Shapes, params: unknown, outShape: readonly number[]): Plan {
-  const key = cacheKey(op, shapes, params, outShape);
+export function planOp(op: string, shapes: Shapes, params: unknown, outShape: readonly number[], ctx: PlanContext = PLAIN): Plan {
+  const key = cacheKey(op, shapes, params, outShape, ctx);
   let plan = cache.get(key);
   if (plan) return plan;
   if (isElementwiseOp(op)) plan = single(elementwiseProgram(op, shapes, outShape), shapes.map((_, i) => i));
   else {
     const planner = PLANNERS[op];
     if (!planner) throw new Error(`${op}: no WebGPU kernel is registered for this primitive`);
-    plan = planner(shapes, params, outShape);
+    plan = planner(shapes, params, outShape, ctx);
   }
   if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
   cache.set(key, plan);

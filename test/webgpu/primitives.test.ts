@@ -16,6 +16,8 @@ import { describeGpu } from './gpu-available.ts';
 import { absArr, evaluate, expectNear, maxAbs, onCpu64, onGpu, useWebGpu } from './util.ts';
 
 const RUNS = 25;
+/** Random shapes hit many GEMM variants (alignment and edge flags), each compiled once: slow on a busy software driver. */
+const SLOW = 300_000;
 /** Ops whose error grows with the number of terms: compare against the magnitude of the terms. */
 const ACCUMULATING = new Set(['sum', 'matmul', 'conv2d']);
 
@@ -101,11 +103,11 @@ await describeGpu('primitives on WebGPU vs float64 references', () => {
 
   it.each(OPS.map((s) => [s.name, s] as const))('%s: forward (table shapes)', async (_name, s) => {
     await fc.assert(fc.asyncProperty(s.gen, (c) => checkForward(s, c)), { numRuns: RUNS });
-  });
+  }, SLOW);
 
   it.each(BIG.map((b) => [b.name, b] as const))('%s: forward on shapes up to 70 per axis', async (name, b) => {
     await fc.assert(fc.asyncProperty(b.gen, (c) => checkForward(spec(name), c)), { numRuns: 6 });
-  });
+  }, SLOW);
 
   it('reductions split across workgroups or slices: a full sum, long rows and long columns', async () => {
     for (const [shape, axes] of [[[300, 311], [0, 1]], [[3, 40_001], [1]], [[40_001, 3], [0]], [[5, 997, 7], [0, 2]], [[2, 70_000], [0, 1]], [[20_000, 65], [0]], [[3, 9_000, 70], [0, 1]]] as [number[], number[]][]) {
@@ -143,7 +145,7 @@ await describeGpu('primitives on WebGPU vs float64 references', () => {
         expectNear(g.data, want[i].data, `${name} ${i === 0 ? 'jvp' : `vjp ${i - 1}`}`, { atol: 1e-4 * (1 + maxAbs(want[i].data)) });
       });
     }), { numRuns: 15 });
-  });
+  }, SLOW);
 
   it('uniform random numbers are the CPU values bit for bit', async () => {
     for (const [seed, n] of [[0, 1], [1, 7], [42, 1000], [7, 2 * 65_535 * 64 + 3]]) {
