@@ -147,6 +147,14 @@ export class WebGpuBackend implements Backend<GpuStorage> {
     void device.lost.then((info) => this.fail(new Error(`WebGPU device lost (${info.reason}): ${info.message}`)));
   }
 
+  /**
+   * The error that stopped this backend (device loss, including releaseDevice(), or a failed
+   * kernel), or null while it works. A registry could re-create a backend whose `failed` is set.
+   */
+  get failed(): Error | null {
+    return this.failure ?? deviceError();
+  }
+
   /** Whether the GEMM kernels use subgroups on this device. */
   get subgroups(): boolean {
     return this.planContext.subgroups;

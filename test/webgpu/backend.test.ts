@@ -159,5 +159,6 @@ await describeGpu('WebGPU backend errors', () => {
   it('a backend whose device was released says so instead of failing obscurely', () => {
     // The registered instance outlived the previous suite's releaseDevice().
     expect(() => tg.tensor([1], undefined, 'float32', gpu)).toThrow(/upload: the WebGPU backend cannot run: WebGPU device lost \(destroyed\)/);
+    expect(gpu.failed?.message).toMatch(/^WebGPU device lost \(destroyed\)/);
   });
 });
