@@ -346,7 +346,7 @@ export function gpStudyHtml(r: GpStudyReport): HtmlReport {
     plots,
     notes: [
       'Blue: the Gaussian process of infinitely wide networks trained by the same discrete gradient descent (exact formula for GD steps). Red: mean ± 2 standard deviations over the ensemble of finite networks trained by gradient descent. Grey: a few individual networks.',
-      'z-scores measure the ensemble mean (variance) against the GP in units of the standard error of an ensemble of this size; |z| up to ~3 is what sampling alone gives over 40 points.',
+      'z-scores measure the ensemble mean (variance) against the GP in units of the standard error of an ensemble of this size; |z| up to ~3 is what sampling alone gives over ~50 points.',
       "Finite width shows where the GP variance is tiny: near the training points at intermediate steps each network's own empirical NTK (which differs from the analytic one by O(1/sqrt(width))) sets how far its residual has decayed, adding an O(1/width) variance (~1e-3 at width 256) that the infinite-width GP does not have. It vanishes once training has converged, and shrinks with --width.",
     ],
   };
