@@ -1,18 +1,22 @@
 /**
- * Suite `cpu` (engine core): float32 matmul and conv2d, forward and forward+backward, ours
- * through the public tensor API (tg.matmul, tg.conv2d, tg.grad) against tfjs-backend-cpu and
- * tfjs-backend-wasm on the same inputs. Every result (ours and the peers') is checked against a
- * float64 plain-loop reference: sampled entries for the products, full closed forms for the
- * gradients of sum(...).
+ * Suites `cpu` (engine core) and `webgpu` (WebGPU backend): float32 matmul and conv2d, forward
+ * and forward+backward, ours through the public tensor API (tg.matmul, tg.conv2d, tg.grad)
+ * against TensorFlow.js on the same inputs: tfjs-backend-cpu and tfjs-backend-wasm for `cpu`,
+ * tfjs-backend-webgpu on the same adapter for `webgpu`. Every result (ours and the peers') is
+ * checked against a float64 plain-loop reference: sampled entries for the products, full closed
+ * forms for the gradients of sum(...).
  */
 import * as tg from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
 import { compare, log, measureDefaults, measureInterleaved, randn, selected, type BenchOptions, type Contender, type MeasureOptions, type PeerResult, type Report, type Suite } from './harness.ts';
 import { oursBackend, oursCall, upload } from './ours.ts';
 import { useTfjs, type Tf, type TfBackend } from './peers/tfjs.ts';
+import { installNodeGpu, useTfjsWebgpu } from './peers/tfjs-webgpu.ts';
 
 const TOL = 1e-4;
-const PEERS: TfBackend[] = ['tfjs-cpu', 'tfjs-wasm'];
+type Peer = TfBackend | 'tfjs-webgpu';
+
+const usePeer = (which: Peer): Promise<Tf> => (which === 'tfjs-webgpu' ? useTfjsWebgpu() : useTfjs(which));
 
 /** What one case needs: input data, our computation, the peer's, a checker and its work in GFLOP. */
 interface Case {
@@ -23,10 +27,10 @@ interface Case {
   ours: (xs: Tensor[]) => Tensor | Tensor[];
   peer: (tf: Tf, xs: import('@tensorflow/tfjs').Tensor[]) => import('@tensorflow/tfjs').Tensor[];
   /** Why a peer cannot run this case, if it cannot. */
-  unsupported?: (which: TfBackend) => string | undefined;
+  unsupported?: (which: Peer) => string | undefined;
   check: (outs: ArrayLike<number>[]) => { ok: boolean; relErr: number };
   /** Measurement overrides for slow peers (tfjs-cpu conv backward takes ~17 s a run). */
-  peerMeasure?: (which: TfBackend, quick: boolean) => Partial<MeasureOptions>;
+  peerMeasure?: (which: Peer, quick: boolean) => Partial<MeasureOptions>;
 }
 
 // ------------------------------------------------------------------ references (float64, plain loops)
@@ -114,14 +118,13 @@ function worst(...rs: { ok: boolean; relErr: number }[]): { ok: boolean; relErr:
 
 // ------------------------------------------------------------------ cases
 
-function matmulCases(quick: boolean): Case[] {
-  const sizes = [256, 512, 1024];
+function matmulCases(quick: boolean, sizes: readonly number[]): Case[] {
   return sizes.flatMap((n): Case[] => {
     const a = randn(n * n, 11 + n), b = randn(n * n, 12 + n);
     const idx = sampleIndices(n * n, 256, n);
     const inputs = [{ data: a, shape: [n, n] }, { data: b, shape: [n, n] }];
     const size = `${n}x${n}x${n}`;
-    const slowCpu = (which: TfBackend) => (which === 'tfjs-cpu' && n >= 1024 ? { repeats: quick ? 1 : 3 } : {});
+    const slowCpu = (which: Peer) => (which === 'tfjs-cpu' && n >= 1024 ? { repeats: quick ? 1 : 3 } : {});
     return [
       {
         name: 'matmul', size, gflop: (2 * n ** 3) / 1e9, inputs,
@@ -152,7 +155,7 @@ function convCases(quick: boolean): Case[] {
   const fwdGflop = (2 * g.N * g.H * g.W * g.O * g.KH * g.KW * g.C) / 1e9;
   const idx = sampleIndices(g.N * g.H * g.W * g.O, 256, 7);
   // tfjs-cpu's conv backward takes ~17 s a run on this machine: one or two runs, no warm-up beyond the first.
-  const slow = (which: TfBackend): Partial<MeasureOptions> => (which === 'tfjs-cpu' ? { slowMs: 1_000, repeats: quick ? 1 : 2, budgetMs: 30_000 } : {});
+  const slow = (which: Peer): Partial<MeasureOptions> => (which === 'tfjs-cpu' ? { slowMs: 1_000, repeats: quick ? 1 : 2, budgetMs: 30_000 } : {});
   type T4 = import('@tensorflow/tfjs').Tensor4D;
   return [
     {
@@ -189,18 +192,24 @@ function convCases(quick: boolean): Case[] {
 /** A checked, ready-to-time computation, or the reason it cannot be timed (null time in the rows). */
 type Prepared = { contender: Contender; relErr: number; dispose: () => void } | { skip: string };
 
-async function preparePeer(c: Case, which: TfBackend, opts: BenchOptions): Promise<Prepared> {
+async function preparePeer(c: Case, which: Peer, opts: BenchOptions): Promise<Prepared> {
   const why = c.unsupported?.(which);
   if (why !== undefined) {
     log(`  ${which.padEnd(9)} not measured: ${why}`);
     return { skip: 'not supported (see stderr)' };
   }
-  const tf = await useTfjs(which);
+  let tf: Tf;
+  try {
+    tf = await usePeer(which);
+  } catch (e) {
+    log(`  ${which.padEnd(9)} not available: ${(e as Error).message.split('\n')[0]}`);
+    return { skip: 'not available (see stderr)' };
+  }
   const xs = c.inputs.map((i) => tf.tensor(i.data, i.shape, 'float32'));
   const dispose = () => tf.dispose(xs);
   // tfjs has one global backend: switch to this one before every call, as the calls interleave.
   const call = async () => {
-    await useTfjs(which);
+    await usePeer(which);
     const outs = tf.tidy(() => c.peer(tf, xs));
     try {
       return await Promise.all(outs.map((o) => o.data() as Promise<Float32Array>));
@@ -244,14 +253,14 @@ async function prepareOurs(c: Case, name: string, opts: BenchOptions, report: Re
   return { contender: { name: `ours/${name}`, call, firstMs, m: measureDefaults(opts) }, relErr: verdict.relErr, dispose };
 }
 
-async function runCase(c: Case, opts: BenchOptions, report: Report): Promise<void> {
+async function runCase(c: Case, opts: BenchOptions, report: Report, PEERS: readonly Peer[]): Promise<void> {
   log(`${c.name} ${c.size}`);
   const ours = new Map<string, Prepared>();
   for (const name of opts.backends) {
     const p = await prepareOurs(c, name, opts, report);
     if (p !== null) ours.set(name, p);
   }
-  const peers = new Map<TfBackend, Prepared>();
+  const peers = new Map<Peer, Prepared>();
   for (const which of PEERS) peers.set(which, await preparePeer(c, which, opts));
   const all = [...ours.values(), ...peers.values()];
   const timings = await measureInterleaved(all.flatMap((p) => ('contender' in p ? [p.contender] : [])));
@@ -274,6 +283,21 @@ export const cpuSuite: Suite = {
   name: 'cpu',
   description: 'float32 matmul 256/512/1024 and conv2d 16x32x32x16->32 3x3 SAME, forward and forward+backward, vs tfjs-cpu and tfjs-wasm',
   async run(opts, report) {
-    for (const c of [...matmulCases(opts.quick), ...convCases(opts.quick)]) if (selected(opts, c.name)) await runCase(c, opts, report);
+    for (const c of [...matmulCases(opts.quick, [256, 512, 1024]), ...convCases(opts.quick)]) {
+      if (selected(opts, c.name)) await runCase(c, opts, report, ['tfjs-cpu', 'tfjs-wasm']);
+    }
+  },
+};
+
+export const webgpuSuite: Suite = {
+  name: 'webgpu',
+  description: 'the cpu cases plus matmul 2048 on our WebGPU backend vs tfjs-webgpu on the same adapter',
+  async run(opts, report) {
+    // One Dawn instance for both: navigator.gpu must exist before our backend acquires its device.
+    await installNodeGpu();
+    const gpuOpts = { ...opts, backends: ['webgpu'] };
+    for (const c of [...matmulCases(opts.quick, [256, 512, 1024, 2048]), ...convCases(opts.quick)]) {
+      if (selected(opts, c.name)) await runCase(c, gpuOpts, report, ['tfjs-webgpu']);
+    }
   },
 };

@@ -1,22 +1,23 @@
 /**
  * Benchmarks, side by side with peers in the same run.
  *   npm run bench -- <suite> [--json] [--quick] [--backend cpu[,webgpu]] [--only <case substring>]
- * Suites: cpu (matmul, conv2d vs tfjs), ntk (empirical NTK, three methods, vs jax-js and tfjs).
+ * Suites: cpu (matmul, conv2d vs tfjs-cpu/wasm), webgpu (the same on WebGPU vs tfjs-webgpu), ntk
+ * (empirical NTK, three methods, vs jax-js and tfjs), train (one SGD step of an MLP and a CNN).
  * --json prints one JSON object per case and peer on stdout, keys
  * case, size, backend, ours_ms, peer, peer_ms, ratio (= peer_ms / ours_ms); everything else goes
  * to stderr. Exit status 1 when any of our results fails its check.
  */
 import { log, Report, type BenchOptions, type Suite } from './harness.ts';
-import { cpuSuite } from './cpu.ts';
+import { cpuSuite, webgpuSuite } from './cpu.ts';
 import { ntkSuite } from './ntk.ts';
 import { trainSuite } from './train.ts';
 
-const SUITES: Suite[] = [cpuSuite, ntkSuite, trainSuite];
+const SUITES: Suite[] = [cpuSuite, webgpuSuite, ntkSuite, trainSuite];
 
 function usage(): string {
   return [
     'usage: npm run bench -- <suite ...|all> [--json] [--quick] [--backend cpu[,webgpu]] [--only <case substring>]',
-    ...SUITES.map((s) => `  ${s.name.padEnd(5)} ${s.description}`),
+    ...SUITES.map((s) => `  ${s.name.padEnd(6)} ${s.description}`),
   ].join('\n');
 }
 
