@@ -84,7 +84,7 @@ export function padProgram(inShape: readonly number[], outShape: readonly number
   return lazyProgram(`pad:${rank}`, 1, u.words(), elementGrid(n, WORKGROUP), n, () => {
     const axes = shape.map((_, d) => `  let t${d} = i32(c${d}) - u.lo${d};
   let q${d} = t${d} / u.step${d};
-  inside = inside && t${d} >= 0 && t${d} % u.step${d} == 0 && q${d} < u.in${d};
+  inside = inside & (t${d} >= 0) & (t${d} % u.step${d} == 0) & (q${d} < u.in${d});
   src += q${d} * u.s${d};`);
     return `${bindings(1)}
 ${u.struct()}

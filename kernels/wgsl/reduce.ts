@@ -24,7 +24,7 @@ const INIT: Record<ReduceOp, string> = { sum: '0.0', reduceMax: 'u.init' };
 // NaN wins for max, as on the CPU.
 const FOLD: Record<ReduceOp, (acc: string, x: string) => string> = {
   sum: (acc, x) => `${acc} + ${x}`,
-  reduceMax: (acc, x) => `select(${acc}, ${x}, ${x} > ${acc} || ${x} != ${x})`,
+  reduceMax: (acc, x) => `select(${acc}, ${x}, (${x} > ${acc}) | (${x} != ${x}))`,
 };
 
 interface Geometry {
