@@ -104,14 +104,14 @@ const UNIFORMS = `struct Uniforms {
  * dilation, found by a float quotient corrected to the exact integer one.
  */
 const TAP_FN = `fn tapIndex(d: i32, extent: u32, dil: u32) -> vec2<i32> {
-  let inRange = d >= 0 && d < i32(extent);
+  let inRange = (d >= 0) & (d < i32(extent));
   let di = i32(dil);
   var q = i32(floor((f32(d) + 0.5) / f32(di)));
   let r = d - q * di;
   q = select(q, q - 1, r < 0);
   let r2 = d - q * di;
   q = select(q, q + 1, r2 >= di);
-  let ok = inRange && d - q * di == 0;
+  let ok = inRange & (d - q * di == 0);
   return vec2<i32>(select(0, 1, ok), select(0, q, ok));
 }
 `;
@@ -150,11 +150,11 @@ function convCode(R: number, alignX: boolean, alignW: boolean, fullM: boolean, f
     if (idil) {
       s += `      let th${id} = tapIndex(hb${id} + khIn, u.dilH, u.idh);\n`;
       s += `      let tw${id} = tapIndex(wb${id} + kwIn, u.dilW, u.idw);\n`;
-      s += `      let ok${id} = th${id}.x != 0 && tw${id}.x != 0;\n`;
+      s += `      let ok${id} = (th${id}.x != 0) & (tw${id}.x != 0);\n`;
       s += `      let xr${id} = select(0u, xn${id} + (u32(th${id}.y) * u.w + u32(tw${id}.y)) * u.c, ok${id});\n`;
     } else {
       s += `      let ih${id} = hb${id} + khIn;\n      let iw${id} = wb${id} + kwIn;\n`;
-      s += `      let ok${id} = ih${id} >= 0 && ih${id} < i32(u.h) && iw${id} >= 0 && iw${id} < i32(u.w);\n`;
+      s += `      let ok${id} = (ih${id} >= 0) & (ih${id} < i32(u.h)) & (iw${id} >= 0) & (iw${id} < i32(u.w));\n`;
       s += `      let xr${id} = select(0u, xn${id} + (u32(ih${id}) * u.w + u32(iw${id})) * u.c, ok${id});\n`;
     }
   }
