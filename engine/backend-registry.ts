@@ -33,6 +33,8 @@ export function backendInstance(name: BackendName): Backend | undefined {
  */
 export async function setBackend(name: BackendName): Promise<Backend> {
   let backend = instances.get(name);
+  // A backend that failed for good (e.g. its GPU device was lost) is replaced by a fresh one.
+  if (backend && (backend as { failed?: unknown }).failed) backend = undefined;
   if (!backend) {
     const factory = factories.get(name);
     if (!factory) throw new Error(`setBackend: unknown backend '${name}' (known: ${[...factories.keys()].join(', ')})`);
