@@ -217,7 +217,7 @@ export async function runStudy(o: StudyOptions, progress: Progress, log: (s: str
   const closedWeights: number[][] = [];
   for (const step of record) {
     const c = flow.gdCoefficientsAt(step);
-    const omega = weightChange(apply, params0, xTrain, tg.tensor(Float32Array.from(c.data), [o.trainSize, 1]));
+    const omega = weightChange(apply, params0, xTrain, c);
     const moved = tg.tidy(() => tg.treeZip([params0, omega], ([p, w]) => tg.add(p, w)));
     closedWeights.push(await firstEntries(moved, tracked));
     tg.dispose([omega, moved]);

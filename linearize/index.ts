@@ -1,5 +1,5 @@
 /** linearize/: the linearized network, empirical NTKs, and closed-form / integrated training dynamics. */
-export { linearize, weightChange, type ApplyFn } from './linearize.ts';
+export { linearize, weightChange, type ApplyFn, type Coefficients } from './linearize.ts';
 export { empiricalNtk, ntkVp, type NtkMethod, type EmpiricalNtkOptions } from './ntk.ts';
 export { structuredNtkPlan, type ParameterRule } from './ntk-structured.ts';
 export { mseFlow, type MseFlow, type MseFlowInputs, type MseLossScaling } from './flow.ts';

@@ -26,17 +26,33 @@ export function linearize<P>(f: ApplyFn<P>, params0: P): ApplyFn<P> {
   };
 }
 
+/** Output-space coefficients: a tensor, or a float64 matrix from linearize/flow.ts (e.g. flow.coefficientsAt(t)). */
+export type Coefficients = Tensor | { readonly rows: number; readonly cols: number; readonly data: Float64Array };
+
 /**
- * Weight change omega = -J0(X)^T c for output-space coefficients c (shape of f(params0, X)); with
- * c_t from the closed-form flow this is omega_t of PAPER.md eq. (8). One VJP, no Jacobian.
+ * Weight change omega = -J0(X)^T c for output-space coefficients c (the shape of f(params0, X),
+ * or the same number of entries as a float64 Matrix); with c_t from the closed-form flow this is
+ * omega_t of PAPER.md eq. (8). One VJP, no Jacobian. Coefficients of another dtype are converted
+ * to the network's.
+ * @example const omega = weightChange(net.apply, params0, xTrain, flow.coefficientsAt(t));
  */
-export function weightChange<P>(f: ApplyFn<P>, params0: P, x: Tensor, coefficients: Tensor): P {
+export function weightChange<P>(f: ApplyFn<P>, params0: P, x: Tensor, coefficients: Coefficients): P {
   return tg.tidy(() => {
     const [out, back] = tg.vjp((p: P) => f(p, x), params0);
-    if ((out as Tensor).shape.join() !== coefficients.shape.join()) {
-      throw new Error(`weightChange: coefficients [${coefficients.shape}] must have the output's shape [${(out as Tensor).shape}]`);
+    const o = out as Tensor;
+    let c: Tensor;
+    if (coefficients instanceof tg.Tensor) {
+      if (coefficients.shape.join() !== o.shape.join()) {
+        throw new Error(`weightChange: coefficients [${coefficients.shape}] must have the output's shape [${o.shape}]`);
+      }
+      c = tg.cast(coefficients, o.dtype);
+    } else {
+      if (coefficients.data.length !== o.size) {
+        throw new Error(`weightChange: a ${coefficients.rows}x${coefficients.cols} coefficient matrix does not match the output [${o.shape}] (${o.size} entries)`);
+      }
+      c = tg.tensor(coefficients.data, o.shape, o.dtype, o.backend);
     }
-    const [g] = back(coefficients);
+    const [g] = back(c);
     return tg.treeMap(g, (leaf) => tg.neg(leaf));
   });
 }

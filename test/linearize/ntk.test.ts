@@ -157,3 +157,21 @@ describe('errors', () => {
     expect(() => empiricalNtk(net.apply, net.params, tg.zeros([2, 3], 'float64'), undefined, { method: 'magic' as never })).toThrow(/unknown method 'magic'/);
   });
 });
+
+describe('weightChange coefficients', () => {
+  it('accepts a float64 coefficient matrix for a float32 network, and rejects a wrong size', () => {
+    tg.tidy(() => {
+      const net = mlp(tg.key(2), [3, 5], 2);
+      const p32 = tg.treeMap(net.params, (p) => tg.cast(p, 'float32'));
+      const x = tg.cast(net.input(tg.key(3), 4), 'float32');
+      const c = { rows: 8, cols: 1, data: Float64Array.from({ length: 8 }, (_, i) => i / 8 - 0.5) };
+      const fromMatrix = weightChange(net.apply, p32, x, c);
+      const fromTensor = weightChange(net.apply, p32, x, tg.tensor(Float32Array.from(c.data), [4, 2]));
+      tg.treeLeaves(fromMatrix).forEach((leaf, i) => {
+        expect(leaf.dtype).toBe('float32');
+        expectClose(leaf.dataSync(), tg.treeLeaves(fromTensor)[i].dataSync(), 0, 0, 'same omega');
+      });
+      expect(() => weightChange(net.apply, p32, x, { rows: 3, cols: 1, data: new Float64Array(3) })).toThrow(/weightChange: a 3x1 coefficient matrix does not match the output \[4,2\] \(8 entries\)/);
+    });
+  });
+});
