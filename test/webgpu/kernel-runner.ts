@@ -5,6 +5,7 @@
  */
 import type { ShaderProgram } from '../../kernels/wgsl/program.ts';
 import { untilLost } from '../../kernels/webgpu/device.ts';
+import { randomArray as sharedRandomArray } from '../random-array.ts';
 
 const pipelines = new WeakMap<GPUDevice, Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout; code: string }>>();
 
@@ -96,15 +97,7 @@ export function supportsSubgroupPrograms(device: GPUDevice): boolean {
   return (info?.subgroupMinSize ?? 8) >= 8;
 }
 
-/** Seeded values in [-1, 1) (mulberry32), so large inputs stay cheap to generate and replay. */
+/** Seeded float32 values in [-1, 1), shared with the CPU kernel tests. */
 export function randomArray(length: number, seed: number): Float32Array {
-  const out = new Float32Array(length);
-  let s = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    out[i] = ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
-  }
-  return out;
+  return sharedRandomArray('float32', length, seed) as Float32Array;
 }

@@ -5,21 +5,10 @@ import type { DType, TypedArray } from '../../../engine/dtype.ts';
 import { convOutputLength, type ConvParams } from '../../../engine/conv-params.ts';
 import { conv2d } from '../../../kernels/cpu/conv.ts';
 import { conv2dDirect } from '../../../kernels/cpu/conv-reference.ts';
+import { randomArray } from '../../random-array.ts';
 
 type Shape4 = [number, number, number, number];
 
-function randomArray(dtype: DType, length: number, seed: number): TypedArray {
-  const out = dtype === 'float32' ? new Float32Array(length) : new Float64Array(length);
-  let s = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    // mulberry32
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    out[i] = ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 function outShape(xShape: Shape4, wShape: Shape4, p: ConvParams): Shape4 {
   return [

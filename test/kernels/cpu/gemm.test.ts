@@ -1,25 +1,13 @@
 /** The CPU gemm against a plain float64 triple loop: every size class, transpose and offset. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { DType, TypedArray } from '../../../engine/dtype.ts';
+import type { DType } from '../../../engine/dtype.ts';
 import { gemm, gemmBlocked } from '../../../kernels/cpu/gemm.ts';
+import { randomArray } from '../../random-array.ts';
 
 type Gemm = typeof gemm;
 const SENTINEL = 777;
 
-/** Seeded values in [-1, 1): fast-check picks the seed, so big matrices stay cheap to generate. */
-function randomArray(dtype: DType, length: number, seed: number): TypedArray {
-  const out = dtype === 'float32' ? new Float32Array(length) : new Float64Array(length);
-  let s = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    // mulberry32
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    out[i] = ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 interface Case {
   m: number; n: number; k: number;
