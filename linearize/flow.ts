@@ -115,6 +115,8 @@ export interface MseFlow {
   momentumTrainAt(steps: readonly number[], beta: number): Matrix[];
   /** Heavy-ball momentum on f_lin at the test points. */
   momentumTestAt(steps: readonly number[], beta: number): Matrix[];
+  /** The same dynamics at another learning rate, reusing this flow's eigendecomposition. */
+  withLearningRate(eta: number): MseFlow;
 }
 
 /**
@@ -325,6 +327,11 @@ function checkSteps(fn: string, steps: readonly number[]): void {
  * const c = flow.coefficientsAt(10); // omega_10 = -J_0(X)^T c
  */
 export function mseFlow(inputs: MseFlowInputs): MseFlow {
+  return buildFlow(inputs);
+}
+
+/** `eigen`: the decomposition of inputs.thetaTrain under the same policy, when already computed. */
+function buildFlow(inputs: MseFlowInputs, eigen?: KernelEigen): MseFlow {
   const fn = 'mseFlow';
   const theta = inputs.thetaTrain;
   const n = theta.rows;
@@ -351,7 +358,7 @@ export function mseFlow(inputs: MseFlowInputs): MseFlow {
     assertFinite(fn, 'f0Test', f0Test);
   }
 
-  const ke = kernelEigen(fn, 'thetaTrain', theta, {
+  const ke = eigen ?? kernelEigen(fn, 'thetaTrain', theta, {
     relativeCutoff: inputs.relativeCutoff,
     symmetryTolerance: inputs.symmetryTolerance,
     zeroBelowCutoff: policy === 'pinv',
@@ -471,6 +478,7 @@ export function mseFlow(inputs: MseFlowInputs): MseFlow {
     },
     gdTrainAt,
     gdTestAt,
+    withLearningRate: (eta: number) => buildFlow({ ...inputs, eta }, ke),
     gdCoefficientsAt(step: number): Matrix {
       checkSteps(`${fn}.gdCoefficientsAt`, [step]);
       return combine(V, P, [lambda.map((l) => gdIntegral(l, rate, step))])[0];

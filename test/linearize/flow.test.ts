@@ -437,3 +437,21 @@ describe('mseFlow singular kernels, clamping and validation', () => {
     expect(() => noTest.testAt([1])).toThrow(/mseFlow.testAt: needs both thetaTestTrain and f0Test/);
   });
 });
+
+describe('withLearningRate', () => {
+  it('equals a flow built at that learning rate from scratch', () => {
+    const rand = rng(17);
+    const j = randomMatrix(6, 9, rand);
+    const theta = matmul(j, transpose(j));
+    const f0 = randomMatrix(6, 1, rand);
+    const y = randomMatrix(6, 1, rand);
+    const base = mseFlow({ thetaTrain: theta, f0Train: f0, yTrain: y, eta: 1, loss: 'mean/2' });
+    const moved = base.withLearningRate(0.3);
+    const fresh = mseFlow({ thetaTrain: theta, f0Train: f0, yTrain: y, eta: 0.3, loss: 'mean/2' });
+    expect(moved.effectiveRate).toBe(fresh.effectiveRate);
+    expect(moved.maxStableLearningRate).toBeCloseTo(fresh.maxStableLearningRate, 12);
+    expect(maxDiff(moved.trainAt([2.5])[0], fresh.trainAt([2.5])[0])).toBeLessThan(1e-12);
+    expect(maxDiff(moved.gdTrainAt([7])[0], fresh.gdTrainAt([7])[0])).toBeLessThan(1e-12);
+    expect(() => base.withLearningRate(-1)).toThrow(/eta must be a finite positive number/);
+  });
+});
