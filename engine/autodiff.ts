@@ -64,7 +64,12 @@ function finish(trace: Trace, keepers: unknown): void {
 }
 
 /** The nodes of this trace on a path from `inputs` to `outputs`, in topological order. */
-function relevantNodes(trace: Trace, inputs: readonly Tensor[], outputs: readonly Tensor[]): { order: Tensor[]; relevant: Set<number> } {
+interface Walk {
+  order: Tensor[];
+  relevant: Set<number>;
+}
+
+function relevantNodes(trace: Trace, inputs: readonly Tensor[], outputs: readonly Tensor[]): Walk {
   const inputIds = new Set(inputs.map((x) => x.id));
   const relevant = new Set<number>();
   const visited = new Set<number>();
@@ -119,8 +124,9 @@ function accumulate(map: Map<number, Tensor>, x: Tensor, value: Tensor): void {
 function backward(
   trace: Trace, inputs: readonly Tensor[], outputs: readonly Tensor[], cotangents: readonly Tensor[],
   targets: readonly Tensor[] = [], reached?: (Tensor | null)[], inputsNeeded = true,
+  walk: Walk = relevantNodes(trace, inputs, outputs),
 ): (Tensor | null)[] {
-  const { order, relevant: onPath } = relevantNodes(trace, inputs, outputs);
+  const { order, relevant: onPath } = walk;
   const inputIds = new Set(inputs.map((x) => x.id));
   // When only the targets' cotangents are wanted, walk just the part of the graph downstream of
   // them: a rule then skips e.g. the weight gradient of a matmul whose weight feeds a target.
@@ -196,6 +202,9 @@ export function vjp(f: (...args: any[]) => unknown, ...primals: unknown[]): [any
   const { trace, inputs, out, outLeaves } = traceCall('vjp', f, primals, argnums);
   const inputFlats = primals.map(flatten);
   const outFlat = flatten(out);
+  // The graph does not change between calls (NTK-vector products call this many times): find
+  // the relevant nodes once.
+  let walk: Walk | undefined;
   const vjpFn = ((cotangent: unknown) => {
     if (trace.released) throw new Error('vjp: this vjp function was disposed');
     const ctLeaves = flatten(cotangent).leaves;
@@ -204,7 +213,8 @@ export function vjp(f: (...args: any[]) => unknown, ...primals: unknown[]): [any
     }
     ctLeaves.forEach((c, i) => checkLike('vjp', `cotangent ${i}`, c, outLeaves[i]));
     return tidy(() => {
-      const grads = backward(trace, inputs, outLeaves, ctLeaves);
+      walk ??= relevantNodes(trace, inputs, outLeaves);
+      const grads = backward(trace, inputs, outLeaves, ctLeaves, [], undefined, true, walk);
       const filled = grads.map((g, i) => g ?? zerosLike(inputs[i]));
       let offset = 0;
       return inputFlats.map((fl) => {
@@ -355,20 +365,21 @@ export interface TracedGraph {
 
 export function traceGraph(f: (...args: any[]) => unknown, args: readonly unknown[], argnums: readonly number[]): TracedGraph {
   const { trace, inputs, out, outLeaves } = traceCall('traceGraph', f, args, argnums);
-  let order: Tensor[] | null = null;
+  let walk: Walk | undefined;
   const graph: TracedGraph = {
     inputs,
     out,
     outLeaves,
     nodes() {
-      order ??= relevantNodes(trace, inputs, outLeaves).order;
-      return order;
+      walk ??= relevantNodes(trace, inputs, outLeaves);
+      return walk.order;
     },
     cotangents(outputCotangents, targets, opts = {}) {
       if (trace.released) throw new Error('traceGraph: the traced graph was disposed');
       outputCotangents.forEach((c, i) => checkLike('traceGraph', `cotangent ${i}`, c, outLeaves[i]));
       const reached: (Tensor | null)[] = new Array(targets.length).fill(null);
-      const ins = backward(trace, inputs, outLeaves, outputCotangents, targets, reached, opts.inputs ?? true);
+      walk ??= relevantNodes(trace, inputs, outLeaves);
+      const ins = backward(trace, inputs, outLeaves, outputCotangents, targets, reached, opts.inputs ?? true, walk);
       return { targets: reached, inputs: ins };
     },
     dispose: (keep?: unknown) => finish(trace, [outLeaves, keep]),
