@@ -1,12 +1,13 @@
 import type { KernelInput } from './backend.ts';
 import type { Primitive } from './primitive.ts';
+import type { PrimitiveName } from './primitives/index.ts';
 import { Tensor } from './tensor.ts';
 
 /**
  * Applies a primitive: checks shapes through its shape rule, asks the backend for the output
  * (which only enqueues on asynchronous backends) and records a graph node when tracing.
  */
-export function bind<P>(primitive: Primitive<P>, inputs: readonly Tensor[], params: P): Tensor {
+export function bind<P>(primitive: Primitive<P, PrimitiveName>, inputs: readonly Tensor[], params: P): Tensor {
   const backend = inputs[0].backend;
   for (const x of inputs) {
     if (!(x instanceof Tensor)) throw new Error(`${primitive.name}: expected tensors as inputs, got ${typeof x}`);

@@ -6,7 +6,12 @@
  * grad through a JVP (training the linearized model) all work.
  *
  * Tensor ids grow with creation order, so sorting the relevant nodes by id is a topological order.
+ *
+ * int32 tensors are not differentiable (as JAX's float0): no tangent or cotangent is ever formed
+ * for one, a jvp tangent for an int32 input must be null, and the cotangent vjp/grad return for
+ * an int32 input is its (int32) zeros.
  */
+import { isFloat } from './dtype.ts';
 import { dispose, tidy, collectDisposables, type Disposable, track } from './memory.ts';
 import { broadcastTo, identity, onesLike, sumToShape, add, zerosLike } from './ops.ts';
 import { formatShape, shapesEqual } from './shape.ts';
@@ -137,15 +142,15 @@ function backward(
   }
   const cts = new Map<number, Tensor>();
   outputs.forEach((o, i) => {
-    if (relevant.has(o.id)) accumulate(cts, o, cotangents[i]);
+    if (relevant.has(o.id) && isFloat(o.dtype)) accumulate(cts, o, cotangents[i]);
   });
   for (let i = order.length - 1; i >= 0; i--) {
     const t = order[i];
     if (inputIds.has(t.id)) continue;
     const ct = cts.get(t.id);
-    if (ct === undefined) continue;
+    if (ct === undefined || !isFloat(t.dtype)) continue;
     const node = t.node!;
-    const needed = node.inputs.map((x) => relevant.has(x.id));
+    const needed = node.inputs.map((x) => relevant.has(x.id) && isFloat(x.dtype));
     const grads = node.primitive.vjp(ct, node.inputs, node.params, t, needed);
     node.inputs.forEach((x, j) => {
       const g = grads[j];
@@ -171,7 +176,7 @@ function forward(trace: Trace, inputs: readonly Tensor[], tangents: readonly (Te
     if (t !== null) tans.set(x.id, t);
   });
   for (const t of order) {
-    if (inputIds.has(t.id)) continue;
+    if (inputIds.has(t.id) || !isFloat(t.dtype)) continue;
     const node = t.node!;
     const ts = node.inputs.map((x) => tans.get(x.id) ?? null);
     if (ts.every((v) => v === null)) continue;
@@ -300,7 +305,11 @@ export function jvp(f: (...args: any[]) => unknown, primals: readonly unknown[],
     const pl = flatten(p).leaves;
     const tl = flattenTangents(tangents[i], p, `argument ${i}`);
     tl.forEach((t, j) => {
-      if (t !== null) checkLike('jvp', `tangent of argument ${i} leaf ${j}`, t, pl[j]);
+      if (t === null) return;
+      if (pl[j] instanceof Tensor && !isFloat(pl[j].dtype)) {
+        throw new Error(`jvp: argument ${i} leaf ${j} is ${pl[j].describe()}: int32 is not differentiable, pass null as its tangent`);
+      }
+      checkLike('jvp', `tangent of argument ${i} leaf ${j}`, t, pl[j]);
     });
     tangentLeaves.push(...tl);
   });

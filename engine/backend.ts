@@ -1,4 +1,5 @@
 import type { DType, TypedArray } from './dtype.ts';
+import type { PrimitiveName } from './primitives/index.ts';
 import type { Shape } from './shape.ts';
 
 /** What a kernel sees of one input: the backend's storage plus the logical shape and dtype. */
@@ -21,7 +22,7 @@ export interface Backend<S = unknown> {
   /** Copies host values (already of `dtype`) into new storage. */
   upload(values: TypedArray, shape: Shape, dtype: DType): S;
   /** Runs primitive `op` and returns new storage for its output; enqueues only on asynchronous backends. */
-  run(op: string, inputs: readonly KernelInput<S>[], params: unknown, outShape: Shape, outDType: DType): S;
+  run(op: PrimitiveName, inputs: readonly KernelInput<S>[], params: unknown, outShape: Shape, outDType: DType): S;
   /** Storage holding the same values, for zero-copy reshapes; undefined when the backend must copy. */
   alias?(storage: S): S;
   read(storage: S, shape: Shape, dtype: DType): Promise<TypedArray>;

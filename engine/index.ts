@@ -8,6 +8,7 @@ registerBackend('webgpu', async () => (await import('../kernels/webgpu/backend.t
 
 export * from './ops.ts';
 export * from './nn.ts';
+export { take, scatterAdd, argmax, oneHot, type Indices } from './indexing.ts';
 export { grad, valueAndGrad, vjp, jvp, traceGraph, type GradOptions, type VjpFn, type TracedGraph } from './autodiff.ts';
 export { tidy, dispose } from './memory.ts';
 export { Tensor, keep, liveTensorCount } from './tensor.ts';
@@ -15,5 +16,6 @@ export { flatten, treeMap, treeZip, treeLeaves } from './tree.ts';
 export { key, split, foldIn, normal, uniform, randomBits, type Key } from './random.ts';
 export { getBackend, setBackend, useBackend, initBackend, registerBackend, backendInstance } from './backend-registry.ts';
 export type { Backend, BackendName } from './backend.ts';
-export type { DType, TypedArray } from './dtype.ts';
+export type { DType, FloatDType, TypedArray } from './dtype.ts';
+export { PRIMITIVES, type PrimitiveName } from './primitives/index.ts';
 export type { ConvParams } from './conv-params.ts';

@@ -6,7 +6,9 @@
 import { bind } from './apply.ts';
 import { getBackend } from './backend-registry.ts';
 import type { ConvParams } from './conv-params.ts';
-import { allocate, isDType, type DType, type TypedArray } from './dtype.ts';
+import { allocate, DTYPES, isDType, type DType, type TypedArray } from './dtype.ts';
+import type { Primitive } from './primitive.ts';
+import type { PrimitiveName } from './primitives/index.ts';
 import * as ew from './primitives/elementwise.ts';
 import { Conv2d } from './primitives/conv.ts';
 import { Matmul, type MatmulParams } from './primitives/matmul.ts';
@@ -37,8 +39,8 @@ function inferShape(values: NestedNumbers): number[] {
  * @example tensor([[1, 2], [3, 4]]); tensor(new Float64Array(6), [2, 3], 'float64')
  */
 export function tensor(values: NestedNumbers | TypedArray | readonly number[], shape?: Shape, dtype?: DType, backend: Backend = getBackend()): Tensor {
-  const dt: DType = dtype ?? (values instanceof Float64Array ? 'float64' : 'float32');
-  if (!isDType(dt)) throw new Error(`tensor: unknown dtype '${String(dt)}' (float32 or float64)`);
+  const dt: DType = dtype ?? (values instanceof Float64Array ? 'float64' : values instanceof Int32Array ? 'int32' : 'float32');
+  if (!isDType(dt)) throw new Error(`tensor: unknown dtype '${String(dt)}' (${DTYPES.join(', ')})`);
   let flat: ArrayLike<number>;
   let sh: number[];
   if (ArrayBuffer.isView(values)) {
@@ -54,9 +56,20 @@ export function tensor(values: NestedNumbers | TypedArray | readonly number[], s
   checkShape('tensor', sh);
   if (flat.length !== sizeOf(sh)) throw new Error(`tensor: ${flat.length} values do not fill shape ${formatShape(sh)}`);
   if (!backend.supportsDType(dt)) throw new Error(`tensor: the ${backend.name} backend does not support ${dt}`);
+  if (dt === 'int32' && !(flat instanceof Int32Array)) checkInt32Values('tensor', flat);
   const data = allocate(dt, flat.length);
   data.set(flat);
   return new Tensor(backend, backend.upload(data, sh, dt), sh, dt, null);
+}
+
+/** int32 tensors hold integers: a typed-array store would truncate or wrap other values silently. */
+function checkInt32Values(op: string, values: ArrayLike<number>): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (!Number.isInteger(v) || v < -2147483648 || v > 2147483647) {
+      throw new Error(`${op}: value ${v} at position ${i} is not an int32 integer (use cast(x, 'int32') to truncate floats)`);
+    }
+  }
 }
 
 export function scalar(value: number, dtype: DType = 'float32', backend: Backend = getBackend()): Tensor {
@@ -65,6 +78,7 @@ export function scalar(value: number, dtype: DType = 'float32', backend: Backend
 
 export function full(shape: Shape, value: number, dtype: DType = 'float32', backend: Backend = getBackend()): Tensor {
   checkShape('full', shape);
+  if (dtype === 'int32') checkInt32Values('full', [value]);
   const data = allocate(dtype, sizeOf(shape));
   if (value !== 0) data.fill(value);
   return tensor(data, shape, dtype, backend);
@@ -116,6 +130,7 @@ function promote(op: string, a: TensorLike, b: TensorLike): [Tensor, Tensor] {
 
 function scalarLike(op: string, v: TensorLike, like: Tensor): Tensor {
   if (typeof v !== 'number') throw new Error(`${op}: expected a tensor or a number, got ${typeof v}`);
+  if (like.dtype === 'int32') checkInt32Values(op, [v]);
   return tensor(v, [], like.dtype, like.backend);
 }
 
@@ -134,7 +149,7 @@ export const expm1 = (x: Tensor): Tensor => bind(ew.Expm1, [x], undefined);
 export const square = (x: Tensor): Tensor => mul(x, x);
 export const reciprocal = (x: Tensor): Tensor => div(1, x);
 
-function binaryOp(p: typeof ew.Add, a: TensorLike, b: TensorLike): Tensor {
+function binaryOp(p: Primitive<undefined, PrimitiveName>, a: TensorLike, b: TensorLike): Tensor {
   return bind(p, promote(p.name, a, b), undefined);
 }
 
@@ -162,7 +177,7 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
 }
 
 export function cast(x: Tensor, dtype: DType): Tensor {
-  if (!isDType(dtype)) throw new Error(`cast: unknown dtype '${String(dtype)}' (float32 or float64)`);
+  if (!isDType(dtype)) throw new Error(`cast: unknown dtype '${String(dtype)}' (${DTYPES.join(', ')})`);
   if (x.dtype === dtype) return x;
   return bind(ew.Cast, [x], { dtype });
 }

@@ -6,7 +6,7 @@
  */
 import { convOutputLength, type ConvParams } from '../conv-params.ts';
 import * as ops from '../ops.ts';
-import type { Primitive } from '../primitive.ts';
+import { requireFloat, type Primitive } from '../primitive.ts';
 import { formatShape } from '../shape.ts';
 import type { Tensor } from '../tensor.ts';
 
@@ -16,10 +16,11 @@ function checkPair(name: string, v: readonly number[], min: number, p: ConvParam
   }
 }
 
-export const Conv2d: Primitive<ConvParams> = {
+export const Conv2d: Primitive<ConvParams, 'conv2d'> = {
   name: 'conv2d',
   shapeRule([x, w], p) {
     const show = `input ${formatShape(x.shape)} (NHWC), kernel ${formatShape(w.shape)} (HWIO)`;
+    requireFloat('conv2d', [x, w]);
     if (x.dtype !== w.dtype) throw new Error(`conv2d: dtypes differ: ${x.dtype} and ${w.dtype} for ${show}`);
     if (x.shape.length !== 4 || w.shape.length !== 4) throw new Error(`conv2d: need rank-4 input and kernel, got ${show}`);
     if (x.shape[3] !== w.shape[2]) throw new Error(`conv2d: input channels ${x.shape[3]} != kernel input channels ${w.shape[2]} for ${show}`);

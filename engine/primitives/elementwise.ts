@@ -1,10 +1,12 @@
 /**
  * Elementwise primitives: unary math, broadcasting binary arithmetic and comparisons, where, cast.
  * Unary rules are the tangent times a derivative factor, so one table row defines both modes.
+ * int32 operands are accepted by add, sub, mul, the comparisons, cast, identity and stopGradient;
+ * the others refuse them in their shape rule (requireFloat).
  */
-import type { DType } from '../dtype.ts';
+import { isFloat, type DType } from '../dtype.ts';
 import * as ops from '../ops.ts';
-import { zeroJvp, zeroVjp, type Abstract, type Primitive } from '../primitive.ts';
+import { requireFloat, zeroJvp, zeroVjp, type Abstract, type Primitive } from '../primitive.ts';
 import { broadcastShapes, formatShape } from '../shape.ts';
 import type { Tensor } from '../tensor.ts';
 
@@ -12,11 +14,18 @@ function sameShape(inputs: readonly Abstract[]): Abstract {
   return { shape: inputs[0].shape, dtype: inputs[0].dtype };
 }
 
+function sameFloatShape(name: string): (inputs: readonly Abstract[]) => Abstract {
+  return (inputs) => {
+    requireFloat(name, inputs);
+    return sameShape(inputs);
+  };
+}
+
 /** derivative(a, out) is the factor df/da, or null when it is identically zero. */
-function unary(name: string, derivative: (a: Tensor, out: Tensor) => Tensor | null): Primitive<undefined> {
+function unary<N extends string>(name: N, derivative: (a: Tensor, out: Tensor) => Tensor | null): Primitive<undefined, N> {
   return {
     name,
-    shapeRule: sameShape,
+    shapeRule: sameFloatShape(name),
     jvp([a], [t], _p, out) {
       if (t === null) return null;
       const d = derivative(a, out);
@@ -31,9 +40,9 @@ function unary(name: string, derivative: (a: Tensor, out: Tensor) => Tensor | nu
 
 const TWO_OVER_SQRT_PI = 2 / Math.sqrt(Math.PI);
 
-export const Neg: Primitive<undefined> = {
+export const Neg: Primitive<undefined, 'neg'> = {
   name: 'neg',
-  shapeRule: sameShape,
+  shapeRule: sameFloatShape('neg'),
   jvp: (_x, [t]) => (t === null ? null : ops.neg(t)),
   vjp: (ct) => [ops.neg(ct)],
 };
@@ -49,18 +58,18 @@ export const Cos = unary('cos', (a) => ops.neg(ops.sin(a)));
 export const Log1p = unary('log1p', (a) => ops.reciprocal(ops.add(a, 1)));
 export const Expm1 = unary('expm1', (_a, out) => ops.add(out, 1));
 
-export const UNARY_PRIMITIVES = [Neg, Exp, Log, Sqrt, Tanh, Erf, Abs, Sign, Sin, Cos, Log1p, Expm1] as const;
-
-export function binaryShapeRule(name: string, inputs: readonly Abstract[]): Abstract {
+export function binaryShapeRule(name: string, inputs: readonly Abstract[], int32 = false): Abstract {
   const [a, b] = inputs;
+  if (!int32) requireFloat(name, inputs);
   if (a.dtype !== b.dtype) {
     throw new Error(`${name}: dtypes differ: ${a.dtype}${formatShape(a.shape)} and ${b.dtype}${formatShape(b.shape)} (cast one explicitly)`);
   }
   return { shape: broadcastShapes(name, a.shape, b.shape), dtype: a.dtype };
 }
 
-function binary(name: string, rules: Pick<Primitive<undefined>, 'jvp' | 'vjp'>): Primitive<undefined> {
-  return { name, shapeRule: (inputs) => binaryShapeRule(name, inputs), ...rules };
+/** `int32`: the op is defined on int32 operands too (add, sub, mul, comparisons). */
+function binary<N extends string>(name: N, rules: Pick<Primitive<undefined>, 'jvp' | 'vjp'>, int32 = false): Primitive<undefined, N> {
+  return { name, shapeRule: (inputs) => binaryShapeRule(name, inputs, int32), ...rules };
 }
 
 /** Sum of optional terms; null stands for a symbolic zero. */
@@ -73,17 +82,17 @@ function addTerms(x: Tensor | null, y: Tensor | null): Tensor | null {
 export const Add = binary('add', {
   jvp: (_x, [ta, tb]) => addTerms(ta, tb),
   vjp: (ct) => [ct, ct],
-});
+}, true);
 
 export const Sub = binary('sub', {
   jvp: (_x, [ta, tb]) => (tb === null ? ta : ta === null ? ops.neg(tb) : ops.sub(ta, tb)),
   vjp: (ct, _x, _p, _o, needed) => [ct, needed[1] ? ops.neg(ct) : null],
-});
+}, true);
 
 export const Mul = binary('mul', {
   jvp: ([a, b], [ta, tb]) => addTerms(ta && ops.mul(ta, b), tb && ops.mul(a, tb)),
   vjp: (ct, [a, b], _p, _o, needed) => [needed[0] ? ops.mul(ct, b) : null, needed[1] ? ops.mul(ct, a) : null],
-});
+}, true);
 
 export const Div = binary('div', {
   // d(a/b) = da/b - (a/b) db/b
@@ -102,7 +111,7 @@ function selectMask(cmp: (a: Tensor, b: Tensor) => Tensor, a: Tensor, b: Tensor)
   return ops.add(cmp(a, b), ops.mul(ops.equal(a, b), 0.5));
 }
 
-function extremum(name: string, cmp: (a: Tensor, b: Tensor) => Tensor): Primitive<undefined> {
+function extremum<N extends string>(name: N, cmp: (a: Tensor, b: Tensor) => Tensor): Primitive<undefined, N> {
   return binary(name, {
     jvp: ([a, b], [ta, tb]) => {
       const ma = selectMask(cmp, a, b);
@@ -133,8 +142,8 @@ export const Pow = binary('pow', {
   ],
 });
 
-function comparison(name: string): Primitive<undefined> {
-  return binary(name, { jvp: zeroJvp, vjp: zeroVjp });
+function comparison<N extends string>(name: N): Primitive<undefined, N> {
+  return binary(name, { jvp: zeroJvp, vjp: zeroVjp }, true);
 }
 
 export const Greater = comparison('greater');
@@ -144,12 +153,11 @@ export const LessEqual = comparison('lessEqual');
 export const Equal = comparison('equal');
 export const NotEqual = comparison('notEqual');
 
-export const BINARY_PRIMITIVES = [Add, Sub, Mul, Div, Max, Min, Pow, Greater, GreaterEqual, Less, LessEqual, Equal, NotEqual] as const;
-
 /** where(cond, a, b): cond is nonzero -> a, else b; all three broadcast together. */
-export const Where: Primitive<undefined> = {
+export const Where: Primitive<undefined, 'where'> = {
   name: 'where',
   shapeRule([c, a, b]) {
+    requireFloat('where', [c, a, b]);
     if (a.dtype !== b.dtype || c.dtype !== a.dtype) {
       throw new Error(`where: dtypes differ: cond ${c.dtype}, a ${a.dtype}, b ${b.dtype}`);
     }
@@ -165,15 +173,16 @@ export const Where: Primitive<undefined> = {
   },
 };
 
-export const Cast: Primitive<{ dtype: DType }> = {
+/** To or from int32 the derivative is a symbolic zero (int32 is not differentiable). */
+export const Cast: Primitive<{ dtype: DType }, 'cast'> = {
   name: 'cast',
   shapeRule: ([a], { dtype }) => ({ shape: a.shape, dtype }),
-  jvp: (_x, [t], { dtype }) => (t === null ? null : ops.cast(t, dtype)),
-  vjp: (ct, [a]) => [ops.cast(ct, a.dtype)],
+  jvp: ([a], [t], { dtype }) => (t === null || !isFloat(dtype) || !isFloat(a.dtype) ? null : ops.cast(t, dtype)),
+  vjp: (ct, [a]) => [isFloat(a.dtype) && isFloat(ct.dtype) ? ops.cast(ct, a.dtype) : null],
 };
 
 /** Identity: wraps a trace's inputs so nested transformations see distinct variables. */
-export const Identity: Primitive<undefined> = {
+export const Identity: Primitive<undefined, 'identity'> = {
   name: 'identity',
   shapeRule: sameShape,
   jvp: (_x, [t]) => t,
@@ -181,7 +190,7 @@ export const Identity: Primitive<undefined> = {
 };
 
 /** The value passes through; no derivative flows back (used for numerically stabilizing shifts). */
-export const StopGradient: Primitive<undefined> = {
+export const StopGradient: Primitive<undefined, 'stopGradient'> = {
   name: 'stopGradient',
   shapeRule: sameShape,
   jvp: zeroJvp,

@@ -1,6 +1,6 @@
 /** Batched matmul [..., m, k] x [..., k, n] with broadcast batch axes; either operand may be read transposed. */
 import * as ops from '../ops.ts';
-import type { Primitive } from '../primitive.ts';
+import { requireFloat, type Primitive } from '../primitive.ts';
 import { broadcastShapes, formatShape } from '../shape.ts';
 
 export interface MatmulParams {
@@ -10,10 +10,11 @@ export interface MatmulParams {
   readonly transposeB: boolean;
 }
 
-export const Matmul: Primitive<MatmulParams> = {
+export const Matmul: Primitive<MatmulParams, 'matmul'> = {
   name: 'matmul',
   shapeRule([a, b], { transposeA, transposeB }) {
     const show = `${formatShape(a.shape)}${transposeA ? 'ᵀ' : ''} x ${formatShape(b.shape)}${transposeB ? 'ᵀ' : ''}`;
+    requireFloat('matmul', [a, b]);
     if (a.dtype !== b.dtype) throw new Error(`matmul: dtypes differ: ${a.dtype} and ${b.dtype} in ${show}`);
     if (a.shape.length < 2 || b.shape.length < 2) throw new Error(`matmul: operands need rank >= 2, got ${show}`);
     const ra = a.shape.length;

@@ -3,7 +3,7 @@ import * as ops from '../ops.ts';
 import type { Abstract, Primitive } from '../primitive.ts';
 import { broadcastShapes, formatShape, shapesEqual, sizeOf } from '../shape.ts';
 
-export const Reshape: Primitive<{ shape: readonly number[] }> = {
+export const Reshape: Primitive<{ shape: readonly number[] }, 'reshape'> = {
   name: 'reshape',
   shapeRule([a], { shape }) {
     if (sizeOf(shape) !== sizeOf(a.shape)) {
@@ -21,7 +21,7 @@ export function invertPermutation(perm: readonly number[]): number[] {
   return inv;
 }
 
-export const Transpose: Primitive<{ perm: readonly number[] }> = {
+export const Transpose: Primitive<{ perm: readonly number[] }, 'transpose'> = {
   name: 'transpose',
   shapeRule([a], { perm }) {
     const sorted = [...perm].sort((x, y) => x - y);
@@ -34,7 +34,7 @@ export const Transpose: Primitive<{ perm: readonly number[] }> = {
   vjp: (ct, _x, { perm }) => [ops.transpose(ct, invertPermutation(perm))],
 };
 
-export const BroadcastTo: Primitive<{ shape: readonly number[] }> = {
+export const BroadcastTo: Primitive<{ shape: readonly number[] }, 'broadcastTo'> = {
   name: 'broadcastTo',
   shapeRule([a], { shape }) {
     if (shape.length < a.shape.length || !shapesEqual(broadcastShapes('broadcastTo', a.shape, shape), shape)) {
@@ -56,7 +56,7 @@ function sliceLength(begin: number, end: number, stride: number): number {
   return Math.max(0, Math.ceil((end - begin) / stride));
 }
 
-export const Slice: Primitive<SliceParams> = {
+export const Slice: Primitive<SliceParams, 'slice'> = {
   name: 'slice',
   shapeRule([a], { begin, end, strides }) {
     const r = a.shape.length;
@@ -87,15 +87,18 @@ export interface PadParams {
   readonly value: number;
 }
 
-export const Pad: Primitive<PadParams> = {
+export const Pad: Primitive<PadParams, 'pad'> = {
   name: 'pad',
-  shapeRule([a], { lo, hi, interior }) {
+  shapeRule([a], { lo, hi, interior, value }) {
     const r = a.shape.length;
     if (lo.length !== r || hi.length !== r || interior.length !== r) {
       throw new Error(`pad: lo [${lo}], hi [${hi}] and interior [${interior}] must each have one entry per axis of ${formatShape(a.shape)}`);
     }
     for (const v of [...lo, ...hi, ...interior]) {
       if (!Number.isInteger(v) || v < 0) throw new Error(`pad: paddings must be non-negative integers, got lo [${lo}], hi [${hi}], interior [${interior}] (use slice to crop)`);
+    }
+    if (a.dtype === 'int32' && !(Number.isInteger(value) && value >= -2147483648 && value <= 2147483647)) {
+      throw new Error(`pad: the padding value of an int32 tensor must be an int32 integer, got ${value}`);
     }
     return { shape: a.shape.map((d, i) => lo[i] + hi[i] + (d === 0 ? 0 : d + (d - 1) * interior[i])), dtype: a.dtype };
   },
@@ -106,7 +109,7 @@ export const Pad: Primitive<PadParams> = {
   },
 };
 
-export const Concat: Primitive<{ axis: number }> = {
+export const Concat: Primitive<{ axis: number }, 'concat'> = {
   name: 'concat',
   shapeRule(inputs: readonly Abstract[], { axis }) {
     const first = inputs[0];
@@ -135,7 +138,7 @@ export const Concat: Primitive<{ axis: number }> = {
   },
 };
 
-export const Reverse: Primitive<{ axes: readonly number[] }> = {
+export const Reverse: Primitive<{ axes: readonly number[] }, 'reverse'> = {
   name: 'reverse',
   shapeRule: ([a]) => ({ shape: a.shape, dtype: a.dtype }),
   jvp: (_x, [t], { axes }) => (t === null ? null : ops.reverse(t, axes)),

@@ -1,6 +1,6 @@
 /** Reductions over axes (already normalized and sorted by the ops layer), with keepdims. */
 import * as ops from '../ops.ts';
-import type { Abstract, Primitive } from '../primitive.ts';
+import { requireFloat, type Abstract, type Primitive } from '../primitive.ts';
 import { formatShape, normalizeAxes } from '../shape.ts';
 import type { Tensor } from '../tensor.ts';
 
@@ -20,6 +20,7 @@ export function reducedShape(shape: readonly number[], axes: readonly number[], 
 
 function reduceShapeRule(name: string) {
   return ([a]: readonly Abstract[], { axes, keepdims }: ReduceParams): Abstract => {
+    requireFloat(name, [a]);
     normalizeAxes(name, axes, a.shape.length, a.shape);
     for (const ax of axes) {
       if (a.shape[ax] === 0) throw new Error(`${name}: cannot reduce the empty axis ${ax} of ${formatShape(a.shape)}`);
@@ -33,7 +34,7 @@ function expandBack(x: Tensor, input: Tensor, axes: readonly number[]): Tensor {
   return ops.broadcastTo(ops.reshape(x, reducedShape(input.shape, axes, true)), input.shape);
 }
 
-export const Sum: Primitive<ReduceParams> = {
+export const Sum: Primitive<ReduceParams, 'sum'> = {
   name: 'sum',
   shapeRule: reduceShapeRule('sum'),
   jvp: (_x, [t], p) => (t === null ? null : ops.sum(t, p.axes, p.keepdims)),
@@ -46,7 +47,7 @@ function maxShare(a: Tensor, out: Tensor, axes: readonly number[]): Tensor {
   return ops.div(mask, ops.sum(mask, axes, true));
 }
 
-export const Max: Primitive<ReduceParams> = {
+export const Max: Primitive<ReduceParams, 'reduceMax'> = {
   name: 'reduceMax',
   shapeRule: reduceShapeRule('max'),
   jvp: ([a], [t], p, out) => (t === null ? null : ops.sum(ops.mul(t, maxShare(a, out, p.axes)), p.axes, p.keepdims)),

@@ -2,9 +2,11 @@
 import type { Backend, KernelInput } from '../../engine/backend.ts';
 import { allocate, type DType, type TypedArray } from '../../engine/dtype.ts';
 import type { ConvParams } from '../../engine/conv-params.ts';
+import type { PrimitiveName } from '../../engine/primitives/index.ts';
 import type { Shape } from '../../engine/shape.ts';
 import { conv2d } from './conv.ts';
 import { binaryKernels, cast, share, unaryKernels, where, type CpuKernel } from './elementwise.ts';
+import { gather, scatterAdd } from './indexing.ts';
 import { matmul } from './matmul.ts';
 import { movementKernels } from './movement.ts';
 import { reduceKernels } from './reduce.ts';
@@ -15,7 +17,8 @@ const convKernel: CpuKernel = ([x, w], p: ConvParams, outShape, dtype) => {
   return out;
 };
 
-export const cpuKernels: Record<string, CpuKernel> = {
+/** One kernel per primitive: the type makes a missing (or misspelled) primitive a compile error. */
+export const cpuKernels: Record<PrimitiveName, CpuKernel> = {
   ...unaryKernels,
   ...binaryKernels,
   ...reduceKernels,
@@ -24,6 +27,8 @@ export const cpuKernels: Record<string, CpuKernel> = {
   cast,
   identity: share,
   stopGradient: share,
+  gather,
+  scatterAdd,
   matmul,
   conv2d: convKernel,
 };
@@ -41,7 +46,7 @@ export class CpuBackend implements Backend<TypedArray> {
     return values;
   }
 
-  run(op: string, inputs: readonly KernelInput<TypedArray>[], params: unknown, outShape: Shape, outDType: DType): TypedArray {
+  run(op: PrimitiveName, inputs: readonly KernelInput<TypedArray>[], params: unknown, outShape: Shape, outDType: DType): TypedArray {
     const kernel = cpuKernels[op];
     if (!kernel) throw new Error(`${op}: no CPU kernel is registered for this primitive`);
     this.live++;

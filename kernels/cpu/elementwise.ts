@@ -1,7 +1,7 @@
 /** CPU kernels for the elementwise primitives; broadcasting reads through stride-0 axes. */
 import erf from '@stdlib/math-base-special-erf';
 import type { KernelInput } from '../../engine/backend.ts';
-import { allocate, type DType, type TypedArray } from '../../engine/dtype.ts';
+import { allocate, toInt32, type DType, type TypedArray } from '../../engine/dtype.ts';
 import { shapesEqual, sizeOf, type Shape } from '../../engine/shape.ts';
 import { broadcastBinary, compileStridedBinary } from './strided.ts';
 import { broadcastView, materialize } from './views.ts';
@@ -30,7 +30,7 @@ function unary(expr: string, fn: (x: number) => number = Math.abs): CpuKernel {
   };
 }
 
-export const unaryKernels: Record<string, CpuKernel> = {
+export const unaryKernels = {
   neg: unary('-x'),
   exp: unary('Math.exp(x)'),
   log: unary('Math.log(x)'),
@@ -44,7 +44,7 @@ export const unaryKernels: Record<string, CpuKernel> = {
   cos: unary('Math.cos(x)'),
   log1p: unary('Math.log1p(x)'),
   expm1: unary('Math.expm1(x)'),
-};
+} satisfies Record<string, CpuKernel>;
 
 function binary(expr: string): CpuKernel {
   // Four specialized loops: same shapes, scalar right operand, scalar left operand, and any
@@ -79,10 +79,16 @@ function binary(expr: string): CpuKernel {
   };
 }
 
-export const binaryKernels: Record<string, CpuKernel> = {
+/** int32 products wrap modulo 2^32 (as WGSL's i32): x * y in doubles would round first. */
+function byDType(float: CpuKernel, int32: CpuKernel): CpuKernel {
+  return (inputs, params, outShape, dtype) => (dtype === 'int32' ? int32 : float)(inputs, params, outShape, dtype);
+}
+
+export const binaryKernels = {
+  // int32 sums and differences are exact in doubles; the Int32Array store wraps them.
   add: binary('x + y'),
   sub: binary('x - y'),
-  mul: binary('x * y'),
+  mul: byDType(binary('x * y'), binary('Math.imul(x, y)')),
   div: binary('x / y'),
   // NaN propagates, as in NumPy.
   max: binary('x > y || x !== x ? x : y'),
@@ -94,7 +100,7 @@ export const binaryKernels: Record<string, CpuKernel> = {
   lessEqual: binary('x <= y ? 1 : 0'),
   equal: binary('x === y ? 1 : 0'),
   notEqual: binary('x !== y ? 1 : 0'),
-};
+} satisfies Record<string, CpuKernel>;
 
 export const where: CpuKernel = ([c, a, b], _p, outShape, dtype) => {
   const n = sizeOf(outShape);
@@ -106,9 +112,12 @@ export const where: CpuKernel = ([c, a, b], _p, outShape, dtype) => {
   return out;
 };
 
+/** Floats to int32 truncate toward zero and saturate, NaN to 0 (engine/dtype.ts toInt32), as WGSL's i32(). */
 export const cast: CpuKernel = ([a], _p, _s, dtype) => {
-  const out = allocate(dtype, a.storage.length);
-  out.set(a.storage);
+  const src = a.storage;
+  const out = allocate(dtype, src.length);
+  if (dtype === 'int32' && a.dtype !== 'int32') for (let i = 0; i < src.length; i++) out[i] = toInt32(src[i]);
+  else out.set(src);
   return out;
 };
 

@@ -5,7 +5,7 @@ import { sizeOf, stridesOf } from '../../engine/shape.ts';
 import type { CpuKernel } from './elementwise.ts';
 import { broadcastView, materialize, output, view } from './views.ts';
 
-export const movementKernels: Record<string, CpuKernel> = {
+export const movementKernels = {
   reshape: ([a]) => a.storage,
 
   transpose: ([a], { perm }: { perm: number[] }, outShape, dtype) => {
@@ -57,4 +57,4 @@ export const movementKernels: Record<string, CpuKernel> = {
     });
     return materialize(view(a.storage, outShape, flipped, offset), outShape, dtype);
   },
-};
+} satisfies Record<string, CpuKernel>;

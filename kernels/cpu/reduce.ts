@@ -82,7 +82,7 @@ function reducer(init: number, fold: Fold): CpuKernel {
   };
 }
 
-export const reduceKernels: Record<string, CpuKernel> = {
+export const reduceKernels = {
   sum: reducer(0, sumInto),
   reduceMax: reducer(Number.NEGATIVE_INFINITY, maxInto),
-};
+} satisfies Record<string, CpuKernel>;

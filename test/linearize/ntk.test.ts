@@ -19,7 +19,7 @@ const NETS: [string, (k: tg.Key, outputs: number) => TestNet][] = [
   ['shared weights (fallback)', sharedNet],
 ];
 
-function transposeOf(a: Float64Array | Float32Array, rows: number, cols: number): Float64Array {
+function transposeOf(a: ArrayLike<number>, rows: number, cols: number): Float64Array {
   const t = new Float64Array(a.length);
   for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = a[i * cols + j];
   return t;

@@ -26,7 +26,7 @@ export const onCpu64 = (a: Arr): Tensor => tg.tensor(Float64Array.from(a.data), 
  * Evaluates `f` in a tidy (so intermediates are freed), reads every returned tensor and
  * disposes them.
  */
-export async function evaluate(f: () => Tensor[]): Promise<{ shape: number[]; data: Float32Array | Float64Array }[]> {
+export async function evaluate(f: () => Tensor[]): Promise<{ shape: number[]; data: tg.TypedArray }[]> {
   const outs = tg.tidy(f);
   try {
     return await Promise.all(outs.map(async (t) => ({ shape: [...t.shape], data: await t.data() })));
