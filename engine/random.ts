@@ -6,7 +6,7 @@
  */
 import { getBackend } from './backend-registry.ts';
 import type { Backend } from './backend.ts';
-import { allocate, type DType } from './dtype.ts';
+import { allocate, isFloat, type DType } from './dtype.ts';
 import { tensor } from './ops.ts';
 import { checkShape, sizeOf, type Shape } from './shape.ts';
 import type { Tensor } from './tensor.ts';
@@ -91,6 +91,7 @@ export function normalValues(k: Key, n: number): Float64Array {
 }
 
 function fromValues(values: Float64Array, shape: Shape, dtype: DType, backend: Backend): Tensor {
+  if (!isFloat(dtype)) throw new Error(`random: samples are floats; ${dtype} is not a float dtype (float32 or float64)`);
   const data = allocate(dtype, values.length);
   data.set(values);
   return tensor(data, shape, dtype, backend);

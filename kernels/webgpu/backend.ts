@@ -1,5 +1,5 @@
 /**
- * The WebGPU backend: float32 tensors in GPU buffers, primitives as WGSL compute dispatches.
+ * The WebGPU backend: float32 and int32 tensors in GPU buffers, primitives as WGSL compute dispatches.
  *
  * - run() only ENCODES: dispatches go into one compute pass of one command encoder, which is
  *   submitted every `dispatchesPerSubmit` dispatches, on every read, and when the caller's
@@ -21,6 +21,8 @@
  */
 import type { Backend, KernelInput } from '../../engine/backend.ts';
 import type { DType, TypedArray } from '../../engine/dtype.ts';
+import type { GatherParams, ScatterAddParams } from '../../engine/primitives/gather.ts';
+import type { PrimitiveName } from '../../engine/primitives/index.ts';
 import type { Key } from '../../engine/random.ts';
 import type { Shape } from '../../engine/shape.ts';
 import { randomProgram, type RandomKind } from '../wgsl/random.ts';
@@ -28,7 +30,7 @@ import type { ShaderProgram } from '../wgsl/program.ts';
 import { BufferPool, GpuStorage } from './buffer-pool.ts';
 import { acquireDevice, deviceError, untilLost, type AcquireOptions, type WebGpuHost } from './device.ts';
 import { PipelineCache } from './pipeline-cache.ts';
-import { ALIAS_OPS, OUT, planOp, type PlanContext } from './plan.ts';
+import { aliases, OUT, planOp, type PlanContext } from './plan.ts';
 
 export { GpuStorage } from './buffer-pool.ts';
 
@@ -161,7 +163,7 @@ export class WebGpuBackend implements Backend<GpuStorage> {
   }
 
   supportsDType(dtype: DType): boolean {
-    return dtype === 'float32';
+    return dtype === 'float32' || dtype === 'int32';
   }
 
   upload(values: TypedArray, shape: Shape, dtype: DType): GpuStorage {
@@ -170,14 +172,17 @@ export class WebGpuBackend implements Backend<GpuStorage> {
     const n = values.length;
     if (n !== sizeOf(shape)) throw new Error(`upload: ${n} values do not fill shape [${shape.join(',')}]`);
     this.live++;
-    if (n === 1) return this.scalar(values[0]);
+    const int = dtype === 'int32';
+    if (n === 1 && !int) return this.scalar(values[0]);
     this.counters.uploads++;
     const buffer = this.storagePool.acquire(n * 4, true);
     if (n > 0) {
-      const data = values instanceof Float32Array ? values : Float32Array.from(values);
+      const data = int ? (values instanceof Int32Array ? values : Int32Array.from(values)) : values instanceof Float32Array ? values : Float32Array.from(values);
       this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, n * 4);
     }
-    return new GpuStorage(buffer, n, this.storagePool.idOf(buffer));
+    const storage = new GpuStorage(buffer, n, this.storagePool.idOf(buffer));
+    if (int) storage.hostRange = valueRange(values);
+    return storage;
   }
 
   /** A shared, cached size-1 storage per float32 value: promoted constants cost no upload. */
@@ -204,16 +209,19 @@ export class WebGpuBackend implements Backend<GpuStorage> {
     return storage;
   }
 
-  run(op: string, inputs: readonly KernelInput<GpuStorage>[], params: unknown, outShape: Shape, outDType: DType): GpuStorage {
+  run(op: PrimitiveName, inputs: readonly KernelInput<GpuStorage>[], params: unknown, outShape: Shape, outDType: DType): GpuStorage {
     this.checkDType(op, outDType);
     this.checkUsable(op);
-    if (ALIAS_OPS.has(op)) return this.alias(inputs[0].storage);
+    const dtypes = [...inputs.map((x) => x.dtype), outDType];
+    if (aliases(op, dtypes, outDType)) return this.alias(inputs[0].storage);
+    if (op === 'gather') checkIndexRange(op, inputs[1].storage, inputs[0].shape[(params as GatherParams).axis], (params as GatherParams).axis, inputs[0].shape);
+    if (op === 'scatterAdd') checkIndexRange(op, inputs[1].storage, (params as ScatterAddParams).size, (params as ScatterAddParams).axis, outShape);
     const n = sizeOf(outShape);
     const out = this.allocate(n);
     if (n === 0) return out;
     let temps: GpuStorage[] = [];
     try {
-      const plan = planOp(op, inputs.map((x) => x.shape), params, outShape, this.planContext);
+      const plan = planOp(op, inputs.map((x) => x.shape), params, outShape, this.planContext, dtypes);
       temps = plan.temps.map((size) => this.allocate(size));
       const resolve = (ref: number): GpuStorage => (ref >= 0 ? inputs[ref].storage : ref === OUT ? out : temps[-2 - ref]);
       for (const step of plan.steps) this.dispatch(op, step.program, step.inputs.map(resolve), resolve(step.output));
@@ -255,7 +263,7 @@ export class WebGpuBackend implements Backend<GpuStorage> {
    * normals agree with the float64 values to 6e-7 (measured over 1e6 samples).
    */
   random(kind: RandomKind, key: Key, shape: Shape, dtype: DType, low = 0, high = 1): GpuStorage | undefined {
-    this.checkDType(kind, dtype);
+    if (dtype !== 'float32') throw new Error(`${kind}: random samples on the webgpu backend are float32, got ${dtype}`);
     if (kind === 'uniform' && !(low === 0 && high === 1)) return undefined;
     return this.randomStorage(kind, key, shape);
   }
@@ -273,11 +281,11 @@ export class WebGpuBackend implements Backend<GpuStorage> {
     return out;
   }
 
-  async read(storage: GpuStorage, shape: Shape, dtype: DType): Promise<Float32Array> {
+  async read(storage: GpuStorage, shape: Shape, dtype: DType): Promise<Float32Array | Int32Array> {
     this.checkDType('read', dtype);
     this.checkUsable('read');
     const n = storage.length;
-    if (n === 0) return new Float32Array(0);
+    if (n === 0) return dtype === 'int32' ? new Int32Array(0) : new Float32Array(0);
     const bytes = n * 4;
     const staging = this.stagingPool.acquire(bytes, false);
     this.endPass();
@@ -302,7 +310,8 @@ export class WebGpuBackend implements Backend<GpuStorage> {
       this.stagingPool.release(staging);
       throw new Error(`read [${shape.join(',')}]: ${failed.message}`);
     }
-    const out = new Float32Array(staging.getMappedRange(0, bytes).slice(0));
+    const bits = staging.getMappedRange(0, bytes).slice(0);
+    const out = dtype === 'int32' ? new Int32Array(bits) : new Float32Array(bits);
     staging.unmap();
     this.stagingPool.release(staging);
     this.counters.readbacks++;
@@ -377,7 +386,7 @@ export class WebGpuBackend implements Backend<GpuStorage> {
   // ------------------------------------------------------------------ internals
 
   private checkDType(op: string, dtype: DType): void {
-    if (dtype !== 'float32') throw new Error(`${op}: the webgpu backend supports float32 only, got ${dtype} (use the cpu backend for float64)`);
+    if (!this.supportsDType(dtype)) throw new Error(`${op}: the webgpu backend supports float32 and int32, got ${dtype} (use the cpu backend for float64)`);
   }
 
   private checkUsable(op: string): void {
@@ -476,6 +485,31 @@ export class WebGpuBackend implements Backend<GpuStorage> {
     this.counters.dispatches++;
     this.batchOps.push(op);
     if (++this.batchDispatches >= this.dispatchesPerSubmit) this.flush();
+  }
+}
+
+function valueRange(values: TypedArray): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
+}
+
+/**
+ * Refuses indices outside [0, length) when the host knows them (they were uploaded from it).
+ * Indices computed on the device are not checked (that would need a readback): there gather
+ * reads NaN and scatterAdd drops the term (kernels/wgsl/indexing.ts).
+ */
+function checkIndexRange(op: string, indices: GpuStorage, length: number, axis: number, shape: Shape): void {
+  const range = indices.hostRange;
+  if (range === null || indices.length === 0) return;
+  const [lo, hi] = range;
+  if (lo < 0 || hi >= length) {
+    throw new Error(`${op}: index ${lo < 0 ? lo : hi} is out of range [0, ${length}) for axis ${axis} of [${shape.join(',')}]`);
   }
 }
 

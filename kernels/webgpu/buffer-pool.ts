@@ -11,9 +11,14 @@
 /** Immutable, shareable tensor storage: the buffer returns to the pool when the last holder releases it. */
 export class GpuStorage {
   refs = 1;
+  /**
+   * [min, max] of an int32 tensor uploaded from the host (null otherwise): lets gather and
+   * scatterAdd refuse out-of-range indices before dispatch without reading the GPU back.
+   */
+  hostRange: readonly [number, number] | null = null;
   constructor(
     readonly buffer: GPUBuffer,
-    /** Number of f32 elements the tensor holds (the buffer may be larger: it has a size class). */
+    /** Number of (4-byte f32 or i32) elements the tensor holds (the buffer may be larger: it has a size class). */
     readonly length: number,
     /** Buffer id, for bind-group cache keys. */
     readonly id: number,

@@ -94,11 +94,24 @@ export function elementGrid(n: number, workgroup: number): [number, number, numb
   return linearGrid(Math.ceil(n / workgroup));
 }
 
-/** Bindings: inputs 0..k-1 read-only, then `out`, then the uniform block `u` (contract in program.ts). */
-export function bindings(inputs: number, names: readonly string[] = []): string {
+/** WGSL element type of a storage array: f32 for float32 tensors, i32 for int32 ones (program.ts). */
+export type Elem = 'f32' | 'i32';
+
+/** The storage element type of a dtype the WebGPU backend holds. */
+export function elemOf(dtype: string): Elem {
+  if (dtype === 'float32') return 'f32';
+  if (dtype === 'int32') return 'i32';
+  throw new Error(`the WebGPU kernels hold float32 and int32 only, got ${dtype}`);
+}
+
+/**
+ * Bindings: inputs 0..k-1 read-only, then `out`, then the uniform block `u` (contract in
+ * program.ts). `elems` gives each input's element type and then the output's (default all f32).
+ */
+export function bindings(inputs: number, names: readonly string[] = [], elems: readonly Elem[] = []): string {
   const lines: string[] = [];
-  for (let i = 0; i < inputs; i++) lines.push(`@group(0) @binding(${i}) var<storage, read> ${names[i] ?? `in${i}`}: array<f32>;`);
-  lines.push(`@group(0) @binding(${inputs}) var<storage, read_write> out: array<f32>;`);
+  for (let i = 0; i < inputs; i++) lines.push(`@group(0) @binding(${i}) var<storage, read> ${names[i] ?? `in${i}`}: array<${elems[i] ?? 'f32'}>;`);
+  lines.push(`@group(0) @binding(${inputs}) var<storage, read_write> out: array<${elems[inputs] ?? 'f32'}>;`);
   lines.push(`@group(0) @binding(${inputs + 1}) var<uniform> u: U;`);
   return lines.join('\n');
 }

@@ -5,8 +5,10 @@
  * collapsing: `same` (index i, no arithmetic), `scalar` (index 0) or `strided` (coordinates of
  * i dotted with stride uniforms). Shapes and strides are uniforms, so the key is op + rank + modes.
  * Without strided operands and with n % 4 == 0, each thread moves a vec4.
+ * int32 operands (i32 storage) use INT_EXPRESSIONS, the ops engine/primitives/elementwise.ts
+ * defines on int32; cast converts between f32 and i32.
  */
-import { bindings, collapseAxes, contiguousStrides, elementGrid, ENTRY_PARAMS, lazyProgram, LINEAR_GROUP, product, UniformBlock, unravel } from './common.ts';
+import { bindings, collapseAxes, contiguousStrides, elementGrid, ENTRY_PARAMS, lazyProgram, LINEAR_GROUP, product, UniformBlock, unravel, type Elem } from './common.ts';
 import type { ShaderProgram } from './program.ts';
 
 const WORKGROUP = 256;
@@ -76,6 +78,17 @@ const HELPERS: Record<string, { deps: string[]; code: string }> = {
   return select(select(0.0, -1.0, x < 0.0), 1.0, x > 0.0);
 }`,
   },
+  tg_to_i32: {
+    deps: [],
+    // As the CPU (engine/dtype.ts toInt32): truncation, saturation, NaN to 0. NaN is found from
+    // its bits: a != a may be folded away by drivers that assume no NaNs.
+    code: `fn tg_to_i32(x: f32) -> i32 {
+  if ((bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u) { return 0; }
+  if (x >= 2147483648.0) { return 2147483647; }
+  if (x <= -2147483648.0) { return -2147483647 - 1; }
+  return i32(x);
+}`,
+  },
   tg_pow: {
     deps: [],
     // Math.pow semantics: x^0 = 1, negative bases allowed for integer exponents (sign by parity).
@@ -126,6 +139,33 @@ export const ELEMENTWISE_EXPRESSIONS: Record<string, { arity: number; expr: stri
   where: { arity: 3, expr: 'select(c, b, a != 0.0)' },
 };
 
+/** The ops defined on int32 operands (i32 arithmetic wraps modulo 2^32, as the CPU's Int32Array). */
+const INT_EXPRESSIONS: Record<string, string> = {
+  add: 'a + b',
+  sub: 'a - b',
+  mul: 'a * b',
+  greater: 'select(0, 1, a > b)',
+  greaterEqual: 'select(0, 1, a >= b)',
+  less: 'select(0, 1, a < b)',
+  lessEqual: 'select(0, 1, a <= b)',
+  equal: 'select(0, 1, a == b)',
+  notEqual: 'select(0, 1, a != b)',
+  identity: 'a',
+  stopGradient: 'a',
+};
+
+/** The WGSL expression of `op` for operands of `elems` (inputs, then the output). */
+function expressionFor(op: string, elems: readonly Elem[]): string {
+  if (op === 'cast') {
+    const [from, to] = elems;
+    return from === to ? 'a' : to === 'i32' ? 'tg_to_i32(a)' : 'f32(a)';
+  }
+  if (!elems.includes('i32')) return ELEMENTWISE_EXPRESSIONS[op].expr;
+  const expr = INT_EXPRESSIONS[op];
+  if (expr === undefined) throw new Error(`${op}: the WebGPU backend has no int32 kernel for this op`);
+  return expr;
+}
+
 export function isElementwiseOp(op: string): boolean {
   return op in ELEMENTWISE_EXPRESSIONS;
 }
@@ -157,13 +197,18 @@ function broadcastStrides(shape: readonly number[], target: readonly number[]): 
 const OPERAND = ['a', 'b', 'c'];
 
 /**
- * The program computing elementwise `op` of inputs of `inputShapes` broadcast to `outShape`.
+ * The program computing elementwise `op` of inputs of `inputShapes` broadcast to `outShape`;
+ * `elems` are the element types of the inputs and then of the output (default all f32).
  * @example elementwiseProgram('add', [[4, 3], [3]], [4, 3])
  */
-export function elementwiseProgram(op: string, inputShapes: readonly (readonly number[])[], outShape: readonly number[]): ShaderProgram {
-  const entry = ELEMENTWISE_EXPRESSIONS[op];
-  if (!entry) throw new Error(`${op}: not an elementwise op of the WebGPU backend`);
-  if (inputShapes.length !== entry.arity) throw new Error(`${op}: expected ${entry.arity} inputs, got ${inputShapes.length}`);
+export function elementwiseProgram(op: string, inputShapes: readonly (readonly number[])[], outShape: readonly number[], elems: readonly Elem[] = []): ShaderProgram {
+  const base = ELEMENTWISE_EXPRESSIONS[op];
+  if (!base) throw new Error(`${op}: not an elementwise op of the WebGPU backend`);
+  if (inputShapes.length !== base.arity) throw new Error(`${op}: expected ${base.arity} inputs, got ${inputShapes.length}`);
+  const types = Array.from({ length: base.arity + 1 }, (_, k) => elems[k] ?? 'f32');
+  const entry = { arity: base.arity, expr: expressionFor(op, types) };
+  // Keys of all-f32 programs stay as they were; typed ones name their element types.
+  const typeKey = types.includes('i32') ? `:${types.join('')}` : '';
   const n = product(outShape);
   const { shape, strides } = collapseAxes(outShape, inputShapes.map((s) => broadcastStrides(s, outShape)));
   const rank = shape.length;
@@ -181,8 +226,8 @@ export function elementwiseProgram(op: string, inputShapes: readonly (readonly n
     });
   }
   const modeKey = modes.map((m) => MODE_CODE[m]).join('');
-  if (!strided && n % 4 === 0) return vec4Program(op, entry, modes, n, u, `ew4:${op}:${modeKey}`);
-  const key = `ew:${op}:${strided ? rank : 0}:${modeKey}`;
+  if (!strided && n % 4 === 0) return vec4Program(op, entry, modes, n, u, `ew4:${op}:${modeKey}${typeKey}`, types);
+  const key = `ew:${op}:${strided ? rank : 0}:${modeKey}${typeKey}`;
   return lazyProgram(key, entry.arity, u.words(), elementGrid(n, WORKGROUP), n, () => {
     const reads = modes.map((m, k) => {
       if (m === 'same') return `let ${OPERAND[k]} = in${k}[i];`;
@@ -190,7 +235,7 @@ export function elementwiseProgram(op: string, inputShapes: readonly (readonly n
       const terms = shape.map((_, d) => `c${d} * u.s${k}_${d}`).join(' + ');
       return `let ${OPERAND[k]} = in${k}[${terms}];`;
     });
-    return `${bindings(entry.arity)}
+    return `${bindings(entry.arity, [], types)}
 ${u.struct()}
 
 ${helperCode(entry.expr)}
@@ -213,14 +258,15 @@ fn main(${ENTRY_PARAMS}) {
  * scalar threads on lavapipe for a 400k-element op) and evaluates the scalar expression per
  * component, so the helpers need no vector versions.
  */
-function vec4Program(op: string, entry: { arity: number; expr: string }, modes: readonly Mode[], n: number, u: UniformBlock, key: string): ShaderProgram {
+function vec4Program(op: string, entry: { arity: number; expr: string }, modes: readonly Mode[], n: number, u: UniformBlock, key: string, types: readonly Elem[]): ShaderProgram {
   const quads = n / 4;
+  const outElem = types[entry.arity];
   return lazyProgram(key, entry.arity, u.words(), elementGrid(quads, WORKGROUP), n, () => {
-    const decls = modes.map((m, k) => `@group(0) @binding(${k}) var<storage, read> in${k}: array<${m === 'same' ? 'vec4<f32>' : 'f32'}>;`);
-    const loads = modes.map((m, k) => (m === 'same' ? `let v${k} = in${k}[q];` : `let v${k} = vec4<f32>(in${k}[0]);`));
+    const decls = modes.map((m, k) => `@group(0) @binding(${k}) var<storage, read> in${k}: array<${m === 'same' ? `vec4<${types[k]}>` : types[k]}>;`);
+    const loads = modes.map((m, k) => (m === 'same' ? `let v${k} = in${k}[q];` : `let v${k} = vec4<${types[k]}>(in${k}[0]);`));
     const lanes = [0, 1, 2, 3].map((c) => `  {\n    ${modes.map((_, k) => `let ${OPERAND[k]} = v${k}[${c}];`).join(' ')}\n    r[${c}] = ${entry.expr};\n  }`);
     return `${decls.join('\n')}
-@group(0) @binding(${entry.arity}) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(${entry.arity}) var<storage, read_write> out: array<vec4<${outElem}>>;
 @group(0) @binding(${entry.arity + 1}) var<uniform> u: U;
 ${u.struct()}
 
@@ -232,7 +278,7 @@ fn main(${ENTRY_PARAMS}) {
   let q = group * ${WORKGROUP}u + lid;
   if (q * 4u >= u.n) { return; }
   ${loads.join('\n  ')}
-  var r: vec4<f32>;
+  var r: vec4<${outElem}>;
 ${lanes.join('\n')}
   out[q] = r;
 }

@@ -6,8 +6,10 @@
  * - pad: like gather, but coordinates outside the input or between interior neighbours read `value`.
  * - concat: one scatter per input into its slab of the output (any number of inputs, one binding each).
  * reshape never reaches a kernel: the backend aliases the storage.
+ * Every generator takes the element type (`elem`: f32 or i32): the copies are the same, only the
+ * binding types (and pad's fill value) differ.
  */
-import { bindings, collapseAxes, contiguousStrides, elementGrid, ENTRY_PARAMS, lazyProgram, LINEAR_GROUP, product, UniformBlock, unravel } from './common.ts';
+import { bindings, collapseAxes, contiguousStrides, elementGrid, ENTRY_PARAMS, lazyProgram, LINEAR_GROUP, product, UniformBlock, unravel, type Elem } from './common.ts';
 import type { ShaderProgram } from './program.ts';
 
 const WORKGROUP = 256;
@@ -16,13 +18,13 @@ const WORKGROUP = 256;
  * out (of `outShape`, row-major) [i] = in[base + c . strides]. Strides may be 0 or negative.
  * @example gatherProgram([3, 2], [1, 3], 0) // transpose of a [2, 3] matrix
  */
-export function gatherProgram(outShape: readonly number[], strides: readonly number[], base: number): ShaderProgram {
+export function gatherProgram(outShape: readonly number[], strides: readonly number[], base: number, elem: Elem = 'f32'): ShaderProgram {
   const n = product(outShape);
   const c = collapseAxes(outShape, [strides]);
   const rank = c.shape.length;
   const u = new UniformBlock().u32('n', n).i32('base', base);
   c.shape.forEach((d, i) => u.u32(`d${i}`, d).i32(`s${i}`, c.strides[0][i]));
-  return lazyProgram(`gather:${rank}`, 1, u.words(), elementGrid(n, WORKGROUP), n, () => `${bindings(1)}
+  return lazyProgram(`gather:${elem}:${rank}`, 1, u.words(), elementGrid(n, WORKGROUP), n, () => `${bindings(1, [], [elem, elem])}
 ${u.struct()}
 
 @compute @workgroup_size(${WORKGROUP})
@@ -37,25 +39,25 @@ fn main(${ENTRY_PARAMS}) {
 `);
 }
 
-export function transposeProgram(inShape: readonly number[], perm: readonly number[]): ShaderProgram {
+export function transposeProgram(inShape: readonly number[], perm: readonly number[], elem: Elem = 'f32'): ShaderProgram {
   const strides = contiguousStrides(inShape);
-  return gatherProgram(perm.map((p) => inShape[p]), perm.map((p) => strides[p]), 0);
+  return gatherProgram(perm.map((p) => inShape[p]), perm.map((p) => strides[p]), 0, elem);
 }
 
-export function broadcastProgram(inShape: readonly number[], outShape: readonly number[]): ShaderProgram {
+export function broadcastProgram(inShape: readonly number[], outShape: readonly number[], elem: Elem = 'f32'): ShaderProgram {
   const own = contiguousStrides(inShape);
   const offset = outShape.length - inShape.length;
   const strides = outShape.map((_, d) => (d < offset || inShape[d - offset] === 1 ? 0 : own[d - offset]));
-  return gatherProgram(outShape, strides, 0);
+  return gatherProgram(outShape, strides, 0, elem);
 }
 
-export function sliceProgram(inShape: readonly number[], begin: readonly number[], steps: readonly number[], outShape: readonly number[]): ShaderProgram {
+export function sliceProgram(inShape: readonly number[], begin: readonly number[], steps: readonly number[], outShape: readonly number[], elem: Elem = 'f32'): ShaderProgram {
   const strides = contiguousStrides(inShape);
   const base = begin.reduce((o, b, d) => o + b * strides[d], 0);
-  return gatherProgram(outShape, strides.map((s, d) => s * steps[d]), base);
+  return gatherProgram(outShape, strides.map((s, d) => s * steps[d]), base, elem);
 }
 
-export function reverseProgram(shape: readonly number[], axes: readonly number[]): ShaderProgram {
+export function reverseProgram(shape: readonly number[], axes: readonly number[], elem: Elem = 'f32'): ShaderProgram {
   const strides = contiguousStrides(shape);
   let base = 0;
   const signed = strides.map((s, d) => {
@@ -63,7 +65,7 @@ export function reverseProgram(shape: readonly number[], axes: readonly number[]
     base += (shape[d] - 1) * s;
     return -s;
   });
-  return gatherProgram(shape, signed, base);
+  return gatherProgram(shape, signed, base, elem);
 }
 
 /**
@@ -71,22 +73,24 @@ export function reverseProgram(shape: readonly number[], axes: readonly number[]
  * output shape already includes hi).
  * @example padProgram([2], [5], [1], [1], 0) // [0, x0, 0, x1, 0]
  */
-export function padProgram(inShape: readonly number[], outShape: readonly number[], lo: readonly number[], interior: readonly number[], value: number): ShaderProgram {
+export function padProgram(inShape: readonly number[], outShape: readonly number[], lo: readonly number[], interior: readonly number[], value: number, elem: Elem = 'f32'): ShaderProgram {
   const n = product(outShape);
   const rank = Math.max(1, outShape.length);
   const shape = outShape.length === 0 ? [1] : outShape;
   const strides = contiguousStrides(inShape);
-  const u = new UniformBlock().u32('n', n).f32('value', value);
+  const u = new UniformBlock().u32('n', n);
+  if (elem === 'i32') u.i32('value', value);
+  else u.f32('value', value);
   shape.forEach((d, i) => {
     u.u32(`d${i}`, d).i32(`lo${i}`, lo[i] ?? 0).i32(`step${i}`, (interior[i] ?? 0) + 1);
     u.i32(`in${i}`, inShape[i] ?? 1).i32(`s${i}`, strides[i] ?? 0);
   });
-  return lazyProgram(`pad:${rank}`, 1, u.words(), elementGrid(n, WORKGROUP), n, () => {
+  return lazyProgram(`pad:${elem}:${rank}`, 1, u.words(), elementGrid(n, WORKGROUP), n, () => {
     const axes = shape.map((_, d) => `  let t${d} = i32(c${d}) - u.lo${d};
   let q${d} = t${d} / u.step${d};
   inside = inside & (t${d} >= 0) & (t${d} % u.step${d} == 0) & (q${d} < u.in${d});
   src += q${d} * u.s${d};`);
-    return `${bindings(1)}
+    return `${bindings(1, [], [elem, elem])}
 ${u.struct()}
 
 @compute @workgroup_size(${WORKGROUP})
@@ -110,14 +114,14 @@ ${axes.join('\n')}
  * Writes the whole input (of `inShape`) into the output of `outShape` at `offset` along `axis`;
  * the output's other elements are left untouched (other scatters of the same concat write them).
  */
-export function scatterProgram(inShape: readonly number[], outShape: readonly number[], axis: number, offset: number): ShaderProgram {
+export function scatterProgram(inShape: readonly number[], outShape: readonly number[], axis: number, offset: number, elem: Elem = 'f32'): ShaderProgram {
   const n = product(inShape);
   const outStrides = contiguousStrides(outShape);
   const c = collapseAxes(inShape, [outStrides]);
   const rank = c.shape.length;
   const u = new UniformBlock().u32('n', n).u32('base', offset * outStrides[axis]);
   c.shape.forEach((d, i) => u.u32(`d${i}`, d).u32(`s${i}`, c.strides[0][i]));
-  return lazyProgram(`scatter:${rank}`, 1, u.words(), elementGrid(n, WORKGROUP), product(outShape), () => `${bindings(1)}
+  return lazyProgram(`scatter:${elem}:${rank}`, 1, u.words(), elementGrid(n, WORKGROUP), product(outShape), () => `${bindings(1, [], [elem, elem])}
 ${u.struct()}
 
 @compute @workgroup_size(${WORKGROUP})
@@ -132,11 +136,11 @@ fn main(${ENTRY_PARAMS}) {
 }
 
 /** One scatter per non-empty input of a concat along `axis`. */
-export function concatPrograms(inShapes: readonly (readonly number[])[], outShape: readonly number[], axis: number): { input: number; program: ShaderProgram }[] {
+export function concatPrograms(inShapes: readonly (readonly number[])[], outShape: readonly number[], axis: number, elem: Elem = 'f32'): { input: number; program: ShaderProgram }[] {
   const out: { input: number; program: ShaderProgram }[] = [];
   let offset = 0;
   inShapes.forEach((shape, input) => {
-    if (product(shape) > 0) out.push({ input, program: scatterProgram(shape, outShape, axis, offset) });
+    if (product(shape) > 0) out.push({ input, program: scatterProgram(shape, outShape, axis, offset, elem) });
     offset += shape[axis];
   });
   return out;

@@ -4,8 +4,11 @@
  *
  * Binding layout of every program, group 0:
  *   @binding(0 .. inputs-1)  var<storage, read> in_i : array<f32>   (or array<vec4<f32>> when the
- *                            generator asks for vec4 views of an input that is 16-byte aligned)
- *   @binding(inputs)         var<storage, read_write> out : array<f32>
+ *                            generator asks for vec4 views of an input that is 16-byte aligned;
+ *                            array<i32> for an int32 tensor)
+ *   @binding(inputs)         var<storage, read_write> out : array<f32>   (array<i32> for int32)
+ * Every element is 4 bytes whatever its type, so buffers, pools and sizes ignore the dtype; only
+ * the generated WGSL differs, and a program's key names the element types it was built for.
  *   @binding(inputs + 1)     var<uniform> u : Uniforms               (only when `uniforms` is non-empty)
  * Shapes, strides and scalar parameters travel as uniforms, so the pipeline cache key holds only
  * what changes the WGSL text: ranks, tile configuration and alignment flags.
@@ -20,7 +23,7 @@ export interface ShaderProgram {
   readonly uniforms: Uint32Array;
   /** Workgroup counts for dispatchWorkgroups. */
   readonly dispatch: readonly [number, number, number];
-  /** Size of the output in f32 elements. */
+  /** Size of the output in (4-byte) elements. */
   readonly outputSize: number;
 }
 
