@@ -67,7 +67,7 @@ function reduce(op: 'sum' | 'reduceMax'): Planner {
 }
 
 /** One entry per primitive: the type makes a primitive without a WebGPU kernel a compile error. */
-const KERNELS: Record<PrimitiveName, WebGpuKernel> = {
+export const KERNELS: Record<PrimitiveName, WebGpuKernel> = {
   neg: elementwise, exp: elementwise, log: elementwise, sqrt: elementwise, tanh: elementwise, erf: elementwise,
   abs: elementwise, sign: elementwise, sin: elementwise, cos: elementwise, log1p: elementwise, expm1: elementwise,
   add: elementwise, sub: elementwise, mul: elementwise, div: elementwise, max: elementwise, min: elementwise, pow: elementwise,

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import erfRef from '@stdlib/math-base-special-erf';
 import * as tg from '../../engine/index.ts';
-import type { Tensor } from '../../engine/index.ts';
+import type { PrimitiveName, Tensor } from '../../engine/index.ts';
 import * as ref from './reference.ts';
 import type { Arr } from './reference.ts';
 
@@ -17,6 +17,8 @@ export interface Case {
 
 export interface OpSpec {
   name: string;
+  /** The primitive the row exercises, when its name differs from `name` (the registry test checks coverage). */
+  primitive?: PrimitiveName;
   gen: fc.Arbitrary<Case>;
   run: (xs: Tensor[], params: any) => Tensor;
   ref: (xs: Arr[], params: any) => Arr;
@@ -109,8 +111,8 @@ export const OPS: OpSpec[] = [
   binarySpec('sub', tg.sub, (a, b) => a - b),
   binarySpec('mul', tg.mul, (a, b) => a * b),
   binarySpec('div', tg.div, (a, b) => a / b, ['any', 'awayFromZero']),
-  binarySpec('maximum', tg.maximum, Math.max, ['gridA', 'gridB']),
-  binarySpec('minimum', tg.minimum, Math.min, ['gridA', 'gridB']),
+  { ...binarySpec('maximum', tg.maximum, Math.max, ['gridA', 'gridB']), primitive: 'max' },
+  { ...binarySpec('minimum', tg.minimum, Math.min, ['gridA', 'gridB']), primitive: 'min' },
   binarySpec('pow', tg.pow, Math.pow, ['positive', 'any']),
   binarySpec('greater', tg.greater, (a, b) => +(a > b), ['gridA', 'gridB']),
   binarySpec('greaterEqual', tg.greaterEqual, (a, b) => +(a >= b), ['gridA', 'gridB']),
@@ -125,6 +127,17 @@ export const OPS: OpSpec[] = [
     ref: ([c, a, b]) => ref.mapN((x, y, z) => (x !== 0 ? y : z), c, a, b),
     diff: [1, 2],
   },
+  // Through int32 and back: truncation, exact on both backends; values sit 0.25 away from
+  // integers, so the finite difference is 0 like the (symbolic zero) JVP.
+  {
+    name: 'cast',
+    gen: inputs(['gridB'], false),
+    run: ([x]) => tg.cast(tg.cast(x, 'int32'), x.dtype),
+    ref: ([x]) => ref.mapN(Math.trunc, x),
+  },
+  unarySpec('identity', tg.identity, (x) => x),
+  // No derivative flows: the JVP is a symbolic zero (the finite difference is not).
+  unarySpec('stopGradient', tg.stopGradient, (x) => x, 'any', false),
   {
     name: 'sum',
     gen: reduceGen('any'),
@@ -133,6 +146,7 @@ export const OPS: OpSpec[] = [
   },
   {
     name: 'max',
+    primitive: 'reduceMax',
     gen: reduceGen('distinct'),
     run: ([x], p) => tg.max(x, p.axes, p.keepdims),
     ref: ([x], p) => ref.reduce(x, p.axes, p.keepdims, Math.max, -Infinity),
@@ -215,6 +229,18 @@ export const OPS: OpSpec[] = [
     ref: ([x], p) => ref.reverse(x, p.axes),
   },
   {
+    name: 'gather',
+    gen: takeCaseArb(),
+    run: ([x], p) => tg.take(x, indexTensor(p, x), p.axis),
+    ref: ([x], p) => ref.take(x, p.indices, p.indexShape, p.axis < 0 ? p.axis + x.shape.length : p.axis),
+  },
+  {
+    name: 'scatterAdd',
+    gen: scatterAddCaseArb(),
+    run: ([u], p) => tg.scatterAdd(u, indexTensor(p, u), p.axis, p.size),
+    ref: ([u], p) => ref.scatterAdd(u, p.indices, p.indexShape, p.axis, p.size),
+  },
+  {
     name: 'matmul',
     gen: fc.tuple(shapeArb(0, 2), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 9 }), fc.boolean(), fc.boolean())
       .chain(([batch, m, k, n, tA, tB]) => fc.tuple(broadcastable(batch), broadcastable(batch), fc.nat(), fc.nat()).map(([ba, bb, sa, sb]) => ({
@@ -231,6 +257,41 @@ export const OPS: OpSpec[] = [
     ref: ([x, w], p) => ref.conv2d(x, w, p),
   },
 ];
+
+interface IndexParams {
+  indices: number[];
+  indexShape: number[];
+  axis: number;
+}
+
+/** The case's indices as an int32 tensor on the data's backend (shape indexShape, rank 0 to 2). */
+export function indexTensor(p: IndexParams, like: Tensor): Tensor {
+  return tg.tensor(Int32Array.from(p.indices), p.indexShape, 'int32', like.backend);
+}
+
+/** Indices of a random shape (rank 0..2, odd sizes) in [0, length): with short axes, duplicates are common. */
+const indicesArb = (length: number) =>
+  fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 0, maxLength: 2 }).chain((indexShape) =>
+    fc.array(fc.integer({ min: 0, max: length - 1 }), { minLength: ref.size(indexShape), maxLength: ref.size(indexShape) })
+      .map((indices) => ({ indices, indexShape })));
+
+/** take(x, indices, axis) on x of rank 1..4; negative axes half the time. */
+export function takeCaseArb(): fc.Arbitrary<Case> {
+  return shapeArb(1, 4).chain((shape) => fc.tuple(fc.integer({ min: 0, max: shape.length - 1 }), fc.boolean(), fc.nat()).chain(([axis, negative, seed]) =>
+    indicesArb(shape[axis]).map(({ indices, indexShape }) => ({
+      inputs: [fill(shape, seed, 'any')],
+      params: { indices, indexShape, axis: negative ? axis - shape.length : axis },
+    }))));
+}
+
+/** scatterAdd(updates, indices, axis, size): updates have outer axes, the indices' shape, inner axes. */
+export function scatterAddCaseArb(): fc.Arbitrary<Case> {
+  return fc.tuple(shapeArb(0, 2), shapeArb(0, 2), fc.integer({ min: 1, max: 5 }), fc.nat()).chain(([outer, inner, size, seed]) =>
+    indicesArb(size).map(({ indices, indexShape }) => ({
+      inputs: [fill([...outer, ...indexShape, ...inner], seed, 'any')],
+      params: { indices, indexShape, axis: outer.length, size },
+    })));
+}
 
 /** Random general convolutions whose output is non-empty. */
 export function convCaseArb(maxSpatial = 6): fc.Arbitrary<Case> {

@@ -71,7 +71,7 @@ describe.each(OPS.map((s) => [s.name, s] as const))('primitive %s', (_name, spec
 });
 
 describe('second derivatives', () => {
-  const names = ['exp', 'tanh', 'erf', 'log', 'mul', 'div', 'pow', 'max', 'matmul', 'conv2d', 'sum', 'where'];
+  const names = ['exp', 'tanh', 'erf', 'log', 'mul', 'div', 'pow', 'max', 'matmul', 'conv2d', 'sum', 'where', 'gather', 'scatterAdd'];
   it.each(names)('Hessian-vector product of %s equals finite differences of the gradient', (name) => {
     const spec = OPS.find((s) => s.name === name)!;
     fc.assert(fc.property(spec.gen, fc.nat(), ({ inputs, params }, seed) => tg.tidy(() => {

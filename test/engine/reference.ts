@@ -187,3 +187,31 @@ export function conv2d(x: Arr, w: Arr, p: RefConvParams): Arr {
   }
   return { data, shape };
 }
+
+/** NumPy's take: x's axis `axis` replaced by the index array (flat `idx` of shape `idxShape`). */
+export function take(x: Arr, idx: readonly number[], idxShape: readonly number[], axis: number): Arr {
+  const shape = [...x.shape.slice(0, axis), ...idxShape, ...x.shape.slice(axis + 1)];
+  const data = new Float64Array(size(shape));
+  const r = idxShape.length;
+  for (let i = 0; i < data.length; i++) {
+    const c = unravel(i, shape);
+    const j = r === 0 ? 0 : c.slice(axis, axis + r).reduce((acc, v, d) => acc * idxShape[d] + v, 0);
+    const src = [...c.slice(0, axis), idx[j], ...c.slice(axis + r)];
+    data[i] = x.data[src.reduce((acc, v, d) => acc * x.shape[d] + v, 0)];
+  }
+  return { data, shape };
+}
+
+/** The transpose of take: out[..., k, ...] = sum of u[..., j..., ...] over idx[j...] = k. */
+export function scatterAdd(u: Arr, idx: readonly number[], idxShape: readonly number[], axis: number, length: number): Arr {
+  const r = idxShape.length;
+  const shape = [...u.shape.slice(0, axis), length, ...u.shape.slice(axis + r)];
+  const data = new Float64Array(size(shape));
+  for (let i = 0; i < u.data.length; i++) {
+    const c = unravel(i, u.shape);
+    const j = r === 0 ? 0 : c.slice(axis, axis + r).reduce((acc, v, d) => acc * idxShape[d] + v, 0);
+    const dst = [...c.slice(0, axis), idx[j], ...c.slice(axis + r)];
+    data[dst.reduce((acc, v, d) => acc * shape[d] + v, 0)] += u.data[i];
+  }
+  return { data, shape };
+}
