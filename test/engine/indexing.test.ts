@@ -9,31 +9,10 @@ import * as tg from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
 import { fill, indexTensor, shapeArb, takeCaseArb } from './cases.ts';
 import * as ref from './reference.ts';
+import { argmax as refArgmax } from './reference.ts';
 import { dot, expectClose, toTensor } from './util.ts';
 
 const RUNS = 40;
-
-/** NumPy's argmax along `axis`: the first maximal index, or the first NaN. */
-export function refArgmax(a: ref.Arr, axis: number): { data: number[]; shape: number[] } {
-  const shape = a.shape.filter((_, i) => i !== axis);
-  const n = a.shape[axis];
-  const inner = ref.size(a.shape.slice(axis + 1));
-  const outer = ref.size(a.shape.slice(0, axis));
-  const data: number[] = [];
-  for (let o = 0; o < outer; o++) {
-    for (let q = 0; q < inner; q++) {
-      let best = 0;
-      for (let i = 0; i < n; i++) {
-        const v = a.data[(o * n + i) * inner + q];
-        const b = a.data[(o * n + best) * inner + q];
-        if (Number.isNaN(b)) break;
-        if (Number.isNaN(v) || v > b) best = i;
-      }
-      data.push(best);
-    }
-  }
-  return { data, shape };
-}
 
 /** Values on a coarse grid (many ties) with some NaNs. */
 const tiedArb = shapeArb(1, 3).chain((shape) => fc.tuple(fc.nat(), fc.integer({ min: 0, max: shape.length - 1 }), fc.double({ min: 0, max: 0.3, noNaN: true }))

@@ -215,3 +215,25 @@ export function scatterAdd(u: Arr, idx: readonly number[], idxShape: readonly nu
   }
   return { data, shape };
 }
+
+/** NumPy's argmax along `axis`: the first maximal index, or the first NaN. */
+export function argmax(a: Arr, axis: number): { data: number[]; shape: number[] } {
+  const shape = a.shape.filter((_, i) => i !== axis);
+  const n = a.shape[axis];
+  const inner = size(a.shape.slice(axis + 1));
+  const outer = size(a.shape.slice(0, axis));
+  const data: number[] = [];
+  for (let o = 0; o < outer; o++) {
+    for (let q = 0; q < inner; q++) {
+      let best = 0;
+      for (let i = 0; i < n; i++) {
+        const v = a.data[(o * n + i) * inner + q];
+        const b = a.data[(o * n + best) * inner + q];
+        if (Number.isNaN(b)) break;
+        if (Number.isNaN(v) || v > b) best = i;
+      }
+      data.push(best);
+    }
+  }
+  return { data, shape };
+}

@@ -1,8 +1,8 @@
 /**
  * The engine's primitive table (test/engine/cases.ts) on the WebGPU backend: forward against the
  * float64 references in float32 tolerance, on the table's small random shapes and on larger ones
- * (up to 70 per axis, sizes that divide no workgroup or tile size); JVP and VJP of matmul and
- * conv2d against the CPU in float64; and the PRNG against engine/random.ts.
+ * (up to 70 per axis, sizes that divide no workgroup or tile size); JVP and VJP of matmul,
+ * conv2d, gather and scatterAdd against the CPU in float64; and the PRNG against engine/random.ts.
  */
 import fc from 'fast-check';
 import { beforeAll, expect, it } from 'vitest';
@@ -19,7 +19,7 @@ const RUNS = 25;
 /** Random shapes hit many GEMM variants (alignment and edge flags), each compiled once: slow on a busy software driver. */
 const SLOW = 300_000;
 /** Ops whose error grows with the number of terms: compare against the magnitude of the terms. */
-const ACCUMULATING = new Set(['sum', 'matmul', 'conv2d']);
+const ACCUMULATING = new Set(['sum', 'matmul', 'conv2d', 'scatterAdd']);
 
 let gpu: WebGpuBackend;
 
@@ -88,6 +88,23 @@ const BIG: { name: string; gen: fc.Arbitrary<Case> }[] = [
       })),
   },
   { name: 'conv2d', gen: convCaseArb(19) },
+  {
+    name: 'gather',
+    gen: bigShape(1, 3, 40_000).chain((s) => fc.tuple(fc.integer({ min: 0, max: s.length - 1 }), fc.nat()).chain(([axis, seed]) =>
+      fc.array(fc.integer({ min: 0, max: s[axis] - 1 }), { minLength: 1, maxLength: 300 }).map((indices) => ({
+        inputs: [fill(s, seed, 'any')],
+        params: { indices, indexShape: [indices.length], axis },
+      })))),
+  },
+  {
+    // Few output rows, many indices: every row sums a long run of duplicates.
+    name: 'scatterAdd',
+    gen: fc.tuple(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 500 }), fc.integer({ min: 1, max: 70 }), fc.nat()).chain(([size, m, inner, seed]) =>
+      fc.array(fc.integer({ min: 0, max: size - 1 }), { minLength: m, maxLength: m }).map((indices) => ({
+        inputs: [fill([m, inner], seed, 'any')],
+        params: { indices, indexShape: [m], axis: 0, size },
+      }))),
+  },
 ];
 
 function spec(name: string): OpSpec {
@@ -125,7 +142,7 @@ await describeGpu('primitives on WebGPU vs float64 references', () => {
     expect(Array.from(slice.data)).toEqual([6, 6, 6]);
   });
 
-  it.each(['matmul', 'conv2d'])('%s: JVP and VJP on WebGPU equal the CPU float64 results', async (name) => {
+  it.each(['matmul', 'conv2d', 'gather', 'scatterAdd'])('%s: JVP and VJP on WebGPU equal the CPU float64 results', async (name) => {
     const s = spec(name);
     await fc.assert(fc.asyncProperty(s.gen, fc.nat(), async ({ inputs, params }, seed) => {
       const outShape = s.ref(inputs, params).shape;
