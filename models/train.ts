@@ -7,6 +7,8 @@
  * (never the caller's initial params or state). So the live tensor count after `train` is the
  * count before plus the returned params and state.
  *
+ * Minibatches are gathered with `tg.take` from seeded index lists (minibatchIndices).
+ *
  * Reads: the only read of a value is `await loss.data()` at reporting steps (every `evalEvery`
  * steps and the last one), never a synchronous one, so the same loop runs on WebGPU, where each
  * read waits for the queued work.
@@ -99,8 +101,8 @@ export function minibatchIndices(key: Key, n: number, batchSize: number, step: n
     epoch += 1;
     offset = 0;
   }
-  // Order within a batch does not change the (summed) gradient; sorting lets contiguous runs
-  // be sliced in one op each.
+  // Order within a batch does not change the (summed) gradient; sorted, the gather reads memory
+  // in order.
   return out.sort((a, b) => a - b);
 }
 
@@ -123,30 +125,6 @@ function permutation(key: Key, n: number): Uint32Array {
   if (permCache.size > 8) permCache.clear();
   permCache.set(id, perm);
   return perm;
-}
-
-/**
- * Rows `indices` (sorted) of x along axis 0, as one tensor. The engine has no gather op, so
- * contiguous runs are sliced and concatenated: exact, and cheap for sorted minibatches.
- * @example takeRows(x, [0, 1, 2, 7]) // two slices, one concat
- */
-export function takeRows(x: Tensor, indices: readonly number[]): Tensor {
-  if (x.rank < 1) throw new Error(`takeRows: need a tensor with a batch axis, got [${x.shape.join(',')}]`);
-  const n = x.shape[0];
-  for (const i of indices) {
-    if (!Number.isInteger(i) || i < 0 || i >= n) throw new Error(`takeRows: index ${i} out of range for [${x.shape.join(',')}]`);
-  }
-  const parts: Tensor[] = [];
-  let i = 0;
-  while (i < indices.length) {
-    let j = i + 1;
-    while (j < indices.length && indices[j] === indices[j - 1] + 1) j++;
-    const begin = x.shape.map((_, a) => (a === 0 ? indices[i] : 0));
-    const end = x.shape.map((d, a) => (a === 0 ? indices[j - 1] + 1 : d));
-    parts.push(tg.slice(x, begin, end));
-    i = j;
-  }
-  return parts.length === 1 ? parts[0] : tg.concat(parts, 0);
 }
 
 /**
@@ -216,9 +194,10 @@ export async function train<S>(opts: TrainOptions<S>): Promise<TrainResult<S>> {
         let xb = data.x;
         let yb = data.y;
         if (!fullBatch) {
-          const idx = minibatchIndices(key, n, batchSize, step);
-          xb = takeRows(data.x, idx);
-          yb = takeRows(data.y, idx);
+          // One int32 index upload per step, shared by the two gathers.
+          const idx = tg.tensor(Int32Array.from(minibatchIndices(key, n, batchSize, step)), [batchSize], 'int32', data.x.backend);
+          xb = tg.take(data.x, idx, 0);
+          yb = tg.take(data.y, idx, 0);
         }
         const [value, grads] = valueAndGrad(params, xb, yb) as [Tensor, Params];
         if (!(value instanceof tg.Tensor) || value.size !== 1) throw new Error('train: the loss must return a scalar tensor');

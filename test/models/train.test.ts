@@ -1,4 +1,4 @@
-/** Losses, optimizers (against PAPER.md section 5 by hand), minibatching and the training loop. */
+/** Losses, optimizers (against PAPER.md section 5 by hand), minibatching, accuracy and the training loop. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import * as tg from '../../engine/index.ts';
@@ -6,6 +6,7 @@ import type { Tensor } from '../../engine/index.ts';
 import {
   Dense,
   Relu,
+  accuracy,
   crossEntropyLoss,
   evaluateLoss,
   gradientDescent,
@@ -13,7 +14,6 @@ import {
   momentum,
   mseLoss,
   serial,
-  takeRows,
   train,
   type MomentumState,
   type Params,
@@ -154,11 +154,56 @@ describe('minibatches', () => {
     expect([...seen].sort((p, q) => p - q)).toEqual(Array.from({ length: n }, (_, i) => i));
   });
 
-  it('takeRows gathers rows exactly (runs sliced, then concatenated)', () => {
+  it('a minibatch step is a gradient step on the rows minibatchIndices picks', async () => {
+    const layer = Dense(2, { parameterization: 'standard' });
+    const { x, y, params } = tg.tidy(() => ({
+      x: tg.normal(tg.key(1), [11, 3], 'float64'),
+      y: tg.normal(tg.key(2), [11, 2], 'float64'),
+      params: layer.init(tg.key(3), [-1, 3], 'float64').params,
+    }));
+    const eta = 0.05;
+    for (const step of [0, 1, 2]) {
+      const r = await train({ apply: layer.apply, params, loss: mseLoss('sum/2'), optimizer: gradientDescent(eta), data: { x, y }, steps: step + 1, batchSize: 4, key: tg.key(9) });
+      // Replay the same steps with the batches built by hand on the host.
+      let p = params;
+      for (let s = 0; s <= step; s++) {
+        const idx = minibatchIndices(tg.key(9), 11, 4, s);
+        const rows = (t: Tensor) => tg.tensor(Float64Array.from(idx.flatMap((i) => arr(t).slice(i * t.shape[1], (i + 1) * t.shape[1]))), [idx.length, t.shape[1]], 'float64');
+        const next = tg.tidy(() => {
+          const g = tg.grad((q: Params) => mseLoss('sum/2')(layer.apply(q, rows(x)), rows(y)))(p) as Params;
+          return gradientDescent(eta).update(p, g, undefined as never).params;
+        });
+        if (p !== params) tg.dispose(p);
+        p = next;
+      }
+      for (const k of Object.keys(p as object)) expectAllClose(arr((r.params as Record<string, Tensor>)[k]), arr((p as Record<string, Tensor>)[k]), 1e-13, `${k} after ${step + 1} steps`);
+      tg.dispose([r.params, r.optState, p]);
+    }
+    tg.dispose([x, y, params]);
+  });
+});
+
+describe('accuracy', () => {
+  it('counts argmax agreements for [N, K] targets and sign agreements for +-1 targets', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 5 }), fc.nat(), (n, k, seed) => tg.tidy(() => {
+      const pred = tg.normal(tg.key(seed), [n, k], 'float64');
+      const labels = Array.from(tg.uniform(tg.foldIn(tg.key(seed), 1), [n], 'float64').dataSync(), (u) => Math.floor(u * k));
+      const targets = tg.oneHot(tg.tensor(Int32Array.from(labels)), k, 'float64');
+      const p = pred.arraySync() as number[][];
+      const predicted = p.map((row) => row.indexOf(Math.max(...row)));
+      const want = k > 1
+        ? predicted.filter((c, i) => c === labels[i]).length / n
+        : p.filter((row) => row[0] > 0).length / n; // K = 1: every one-hot target is +1
+      expect(accuracy(pred, targets).itemSync()).toBeCloseTo(want, 14);
+      const pm1 = tg.sub(tg.mul(targets, 2), 1);
+      expect(accuracy(tg.reshape(tg.slice(pred, [0, 0], [n, 1]), [n]), tg.reshape(tg.slice(pm1, [0, 0], [n, 1]), [n])).itemSync())
+        .toBeCloseTo(p.filter((row, i) => (row[0] > 0) === (labels[i] === 0)).length / n, 14);
+    })), { numRuns: 30 });
+  });
+
+  it('refuses mismatched shapes by name', () => {
     tg.tidy(() => {
-      const x = tg.reshape(tg.arange(0, 30, 1, 'float64'), [10, 3]);
-      expect(tg.tidy(() => takeRows(x, [0, 1, 2, 5, 8, 9]).arraySync())).toEqual([0, 1, 2, 5, 8, 9].map((r) => [3 * r, 3 * r + 1, 3 * r + 2]));
-      expect(() => takeRows(x, [10])).toThrow(/takeRows: index 10 out of range for \[10,3\]/);
+      expect(() => accuracy(tg.zeros([3, 2]), tg.zeros([3, 3]))).toThrow(/accuracy: prediction \[3,2\] and target \[3,3\] must both be \[N, K\] or \[N\]/);
     });
   });
 });
