@@ -16,6 +16,8 @@
  */
 import * as tg from '../engine/index.ts';
 import type { ConvParams, Tensor, TracedGraph } from '../engine/index.ts';
+import type { Primitive } from '../engine/primitive.ts';
+import { Conv2d, Matmul, elementwise, movement } from '../engine/primitives/index.ts';
 import type { ApplyFn } from './linearize.ts';
 import { assemble, featureGram, jacobianFeatures, outputSelector, outputWidth, rowBlocks, type NtkOptions } from './ntk-blocks.ts';
 
@@ -32,7 +34,8 @@ type Contribution =
   | { kind: 'features'; features: Tensor; scaleSq: Tensor | null }
   | { kind: 'none' };
 
-const TRANSPARENT = new Set(['reshape', 'transpose', 'identity']);
+/** Nodes a parameter passes through unchanged in value (matched by primitive identity, not name). */
+const TRANSPARENT: ReadonlySet<Primitive> = new Set<Primitive>([movement.Reshape, movement.Transpose, elementwise.Identity]);
 
 function classify(p: Tensor, consumers: Map<number, { node: Tensor; index: number }[]>, relevant: Set<number>): Use {
   let cur = p;
@@ -43,13 +46,13 @@ function classify(p: Tensor, consumers: Map<number, { node: Tensor; index: numbe
     if (uses.length > 1) return { kind: 'fallback' };
     const { node, index } = uses[0];
     const graphNode = node.node!;
-    const name = graphNode.primitive.name;
+    const primitive = graphNode.primitive;
     const ins = graphNode.inputs;
-    if (TRANSPARENT.has(name)) {
+    if (TRANSPARENT.has(primitive)) {
       cur = node;
       continue;
     }
-    if (name === 'mul') {
+    if (primitive === elementwise.Mul) {
       const other = ins[1 - index];
       if (other.size === 1 && !relevant.has(other.id)) {
         scales.push(other);
@@ -58,13 +61,13 @@ function classify(p: Tensor, consumers: Map<number, { node: Tensor; index: numbe
       }
       return { kind: 'fallback' };
     }
-    if (name === 'matmul' && index === 1 && ins[0].rank === 2 && node.rank === 2 && !(graphNode.params as { transposeA: boolean }).transposeA) {
+    if (primitive === Matmul && index === 1 && ins[0].rank === 2 && node.rank === 2 && !(graphNode.params as { transposeA: boolean }).transposeA) {
       return { kind: 'dense', input: ins[0], output: node, scales };
     }
-    if (name === 'conv2d' && index === 1) {
+    if (primitive === Conv2d && index === 1) {
       return { kind: 'conv', input: ins[0], kernelShape: cur.shape, params: graphNode.params as ConvParams, output: node, scales };
     }
-    if (name === 'add' && broadcastsOverBatch(cur.shape, node.shape)) {
+    if (primitive === elementwise.Add && broadcastsOverBatch(cur.shape, node.shape)) {
       return { kind: 'bias', operandShape: cur.shape, output: node, scales };
     }
     return { kind: 'fallback' };

@@ -166,10 +166,6 @@ function expressionFor(op: string, elems: readonly Elem[]): string {
   return expr;
 }
 
-export function isElementwiseOp(op: string): boolean {
-  return op in ELEMENTWISE_EXPRESSIONS;
-}
-
 /** The WGSL of the helper functions `expr` calls, dependencies first (also used by random.ts). */
 export function helperCode(expr: string): string {
   const out: string[] = [];
