@@ -18,4 +18,4 @@ export { getBackend, setBackend, useBackend, initBackend, registerBackend, backe
 export type { Backend, BackendName } from './backend.ts';
 export type { DType, FloatDType, TypedArray } from './dtype.ts';
 export { PRIMITIVES, type PrimitiveName } from './primitives/index.ts';
-export type { ConvParams } from './conv-params.ts';
+export { convOutputLength, samePadding, windowOutputLength, windowPadding, type ConvParams, type WindowPadding } from './conv-params.ts';

@@ -1,4 +1,5 @@
 /** Composite ops built from primitives (so they differentiate in both modes for free). */
+import { windowOutputLength, windowPadding, type WindowPadding } from './conv-params.ts';
 import * as ops from './ops.ts';
 import { formatShape, normalizeAxes, shapesEqual } from './shape.ts';
 import type { Tensor } from './tensor.ts';
@@ -69,19 +70,15 @@ export function avgPool(
   x: Tensor,
   window: readonly [number, number],
   strides: readonly [number, number] = window,
-  padding: 'VALID' | 'SAME' = 'VALID',
+  padding: WindowPadding = 'VALID',
 ): Tensor {
   if (x.rank !== 4) throw new Error(`avgPool: expected NHWC input, got ${formatShape(x.shape)}`);
   const [n, h, w, c] = x.shape;
-  let padded = x;
-  if (padding === 'SAME') {
-    const ph = ops.samePadding(h, window[0], strides[0], 1);
-    const pw = ops.samePadding(w, window[1], strides[1], 1);
-    padded = ops.pad(x, [0, ph[0], pw[0], 0], [0, ph[1], pw[1], 0]);
-  }
-  const [, hp, wp] = padded.shape;
-  const oh = Math.floor((hp - window[0]) / strides[0]) + 1;
-  const ow = Math.floor((wp - window[1]) / strides[1]) + 1;
+  const ph = windowPadding(padding, h, window[0], strides[0]);
+  const pw = windowPadding(padding, w, window[1], strides[1]);
+  const padded = ops.pad(x, [0, ph[0], pw[0], 0], [0, ph[1], pw[1], 0]);
+  const oh = windowOutputLength(h, window[0], strides[0], 1, padding);
+  const ow = windowOutputLength(w, window[1], strides[1], 1, padding);
   if (oh < 1 || ow < 1) throw new Error(`avgPool: window [${window}] does not fit input ${formatShape(x.shape)}`);
   let acc: Tensor | null = null;
   for (let i = 0; i < window[0]; i++) {

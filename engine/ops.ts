@@ -5,7 +5,7 @@
  */
 import { bind } from './apply.ts';
 import { getBackend } from './backend-registry.ts';
-import type { ConvParams } from './conv-params.ts';
+import { samePadding, type ConvParams } from './conv-params.ts';
 import { allocate, DTYPES, isDType, type DType, type TypedArray } from './dtype.ts';
 import type { Primitive } from './primitive.ts';
 import type { PrimitiveName } from './primitives/index.ts';
@@ -331,13 +331,6 @@ export interface Conv2dOptions {
 function pair(v: number | readonly [number, number] | undefined, fallback: number): [number, number] {
   if (v === undefined) return [fallback, fallback];
   return typeof v === 'number' ? [v, v] : [v[0], v[1]];
-}
-
-/** SAME padding as in TensorFlow/JAX: output = ceil(input / stride), extra padding after. */
-export function samePadding(inputLength: number, kernelLength: number, stride: number, dilation: number): [number, number] {
-  const out = Math.ceil(inputLength / stride);
-  const total = Math.max(0, (out - 1) * stride + (kernelLength - 1) * dilation + 1 - inputLength);
-  return [Math.floor(total / 2), total - Math.floor(total / 2)];
 }
 
 /**

@@ -166,7 +166,7 @@ export function Dense(out: number, opts: WeightOptions = {}): KernelLayer<DenseH
   return withKernel(layer, denseRule(name, hyper));
 }
 
-export type ConvPadding = 'SAME' | 'VALID';
+export type ConvPadding = tg.WindowPadding;
 
 export interface ConvOptions extends WeightOptions {
   /** Default 1. */
@@ -196,16 +196,6 @@ function pairOf(layer: string, what: string, v: number | readonly [number, numbe
 }
 
 /**
- * Output spatial size of one axis (TensorFlow/JAX conventions, as tg.conv2d).
- * @example convOutputSize(32, 3, 2, 1, 'SAME') // 16; convOutputSize(32, 3, 1, 1, 'VALID') // 30
- */
-export function convOutputSize(inSize: number, kernel: number, stride: number, dilation: number, padding: ConvPadding): number {
-  if (padding === 'SAME') return Math.ceil(inSize / stride);
-  const effective = (kernel - 1) * dilation + 1;
-  return Math.floor((inSize - effective) / stride) + 1;
-}
-
-/**
  * 2-D convolution on NHWC inputs with an HWIO kernel: [N, H, W, C] -> [N, H', W', outChannels].
  * @example
  * const conv = Conv(64, [3, 3], { strides: 2, padding: 'SAME', W_std: Math.SQRT2 });
@@ -232,7 +222,7 @@ export function Conv(outChannels: number, filterShape: readonly [number, number]
     hyper,
     init(key: Key, inputShape: ShapeTree, dtype: DType = 'float32'): InitResult {
       const s = checkInputShape(name, inputShape, 4, layout);
-      const out = [0, 1].map((i) => convOutputSize(s[1 + i], filter[i], hyper.strides[i], hyper.dilation[i], padding));
+      const out = [0, 1].map((i) => tg.windowOutputLength(s[1 + i], filter[i], hyper.strides[i], hyper.dilation[i], padding));
       if (out.some((d) => d < 1)) {
         throw new Error(`${name}: the ${hyper.dilation.join('x')}-dilated filter does not fit input ${formatShapeTree(s)} with ${padding} padding`);
       }

@@ -39,10 +39,6 @@ export interface AvgPoolHyper {
   readonly padding: 'SAME' | 'VALID';
 }
 
-function poolOutputSize(inSize: number, window: number, stride: number, padding: 'SAME' | 'VALID'): number {
-  return padding === 'SAME' ? Math.ceil(inSize / stride) : Math.floor((inSize - window) / stride) + 1;
-}
-
 /**
  * Average pooling over NHWC windows; zero padding counts in the average (stax's
  * normalize_edges = false). Defaults as stax: strides [1, 1] (note: tg.avgPool's own default
@@ -69,7 +65,7 @@ export function AvgPool(
     hyper,
     init(_key: Key, inputShape: ShapeTree, _dtype?: DType): InitResult {
       const s = checkInputShape(name, inputShape, 4, layout);
-      const out = [0, 1].map((i) => poolOutputSize(s[1 + i], hyper.window[i], hyper.strides[i], padding));
+      const out = [0, 1].map((i) => tg.windowOutputLength(s[1 + i], hyper.window[i], hyper.strides[i], 1, padding));
       if (out.some((d) => d < 1)) throw new Error(`${name}: the window does not fit input ${formatShapeTree(s)} with VALID padding`);
       return { params: null, outputShape: [s[0], out[0], out[1], s[3]] };
     },
