@@ -88,3 +88,30 @@ export function broadcastAxes(shape: Shape, target: Shape): number[] {
   }
   return axes;
 }
+
+/**
+ * Merges neighbouring axes that every operand walks as one (stride[d] = stride[d+1] * shape[d+1])
+ * and drops size-1 axes, so kernels loop over the smallest rank: a slice of whole rows is a 1-D
+ * copy, a bias broadcast over [N, H, W, C] is 2-D. Strides may be negative (reverse) or 0
+ * (broadcast). Returns at least one axis. The CPU kernels (strided.ts, reduce.ts) and the WGSL
+ * generators both collapse with this.
+ * @example collapseAxes([4, 1, 3, 5], [[15, 15, 5, 1], [0, 0, 0, 1]]) // { shape: [12, 5], strides: [[5, 1], [0, 1]] }
+ */
+export function collapseAxes(shape: Shape, strides: readonly (readonly number[])[]): { shape: number[]; strides: number[][] } {
+  const dims: number[] = [];
+  const st: number[][] = strides.map(() => []);
+  for (let i = 0; i < shape.length; i++) {
+    if (shape[i] === 1) continue;
+    const last = dims.length - 1;
+    if (last >= 0 && strides.every((s, k) => st[k][last] === s[i] * shape[i])) {
+      // Axis i continues the previous kept axis for every operand: fold it in.
+      dims[last] *= shape[i];
+      strides.forEach((s, k) => (st[k][last] = s[i]));
+      continue;
+    }
+    dims.push(shape[i]);
+    strides.forEach((s, k) => st[k].push(s[i]));
+  }
+  if (dims.length === 0) return { shape: [1], strides: strides.map(() => [0]) };
+  return { shape: dims, strides: st };
+}

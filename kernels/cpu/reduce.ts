@@ -6,16 +6,15 @@
  */
 import type { ReduceParams } from '../../engine/primitives/reduce.ts';
 import { allocate, type TypedArray } from '../../engine/dtype.ts';
-import { sizeOf, stridesOf, type Shape } from '../../engine/shape.ts';
+import { collapseAxes, sizeOf, stridesOf, type Shape } from '../../engine/shape.ts';
 import type { CpuKernel } from './elementwise.ts';
-import { collapse } from './strided.ts';
 
 /** Collapsed iteration over the input: its own strides (contiguous) and the output slot's. */
 function plan(shape: Shape, axes: readonly number[]): { dims: Int32Array; si: Int32Array; so: Int32Array } {
   const kept = shape.map((_, i) => i).filter((i) => !axes.includes(i));
   const keptStrides = stridesOf(kept.map((i) => shape[i]));
   const outStrides = shape.map((_, i) => (axes.includes(i) ? 0 : keptStrides[kept.indexOf(i)]));
-  const c = collapse(shape, [stridesOf(shape), outStrides]);
+  const c = collapseAxes(shape, [stridesOf(shape), outStrides]);
   return { dims: Int32Array.from(c.shape), si: Int32Array.from(c.strides[0]), so: Int32Array.from(c.strides[1]) };
 }
 

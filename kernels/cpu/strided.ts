@@ -6,31 +6,7 @@
  * loops on [16,2048] + [2048]-style broadcasts.
  */
 import type { TypedArray } from '../../engine/dtype.ts';
-import { broadcastStrides, stridesOf, type Shape } from '../../engine/shape.ts';
-
-/**
- * Drops size-1 axes and merges neighbouring axes that every operand walks contiguously
- * (stride[i] = stride[i+1] * shape[i+1]), so most broadcasts become a 1-3 axis loop with a long
- * inner run. Returns at least one axis.
- */
-export function collapse(shape: Shape, strides: readonly (readonly number[])[]): { shape: number[]; strides: number[][] } {
-  const dims: number[] = [];
-  const st: number[][] = strides.map(() => []);
-  for (let i = 0; i < shape.length; i++) {
-    if (shape[i] === 1) continue;
-    const last = dims.length - 1;
-    if (last >= 0 && strides.every((s, k) => st[k][last] === s[i] * shape[i])) {
-      // Axis i continues the previous kept axis for every operand: fold it in.
-      dims[last] *= shape[i];
-      strides.forEach((s, k) => (st[k][last] = s[i]));
-      continue;
-    }
-    dims.push(shape[i]);
-    strides.forEach((s, k) => st[k].push(s[i]));
-  }
-  if (dims.length === 0) return { shape: [1], strides: strides.map(() => [0]) };
-  return { shape: dims, strides: st };
-}
+import { broadcastStrides, collapseAxes, stridesOf, type Shape } from '../../engine/shape.ts';
 
 /**
  * out = expr(x, y) over a collapsed broadcast shape, out contiguous; sx, sy are the operands'
@@ -72,7 +48,7 @@ export function compileStridedBinary(expr: string): StridedBinaryLoop {
  */
 export function broadcastBinary(loop: StridedBinaryLoop, xs: TypedArray, xShape: Shape, ys: TypedArray, yShape: Shape, outShape: Shape, out: TypedArray): void {
   if (out.length === 0) return;
-  const c = collapse(outShape, [broadcastStrides(xShape, outShape), broadcastStrides(yShape, outShape), stridesOf(outShape)]);
+  const c = collapseAxes(outShape, [broadcastStrides(xShape, outShape), broadcastStrides(yShape, outShape), stridesOf(outShape)]);
   loop(xs, ys, out, Int32Array.from(c.shape), Int32Array.from(c.strides[0]), Int32Array.from(c.strides[1]));
 }
 
@@ -85,7 +61,7 @@ export function broadcastBinary(loop: StridedBinaryLoop, xs: TypedArray, xShape:
 export function gather(src: TypedArray, offset: number, shape: Shape, strides: readonly number[], out: TypedArray): void {
   const n = out.length;
   if (n === 0) return;
-  const c = collapse(shape, [strides, stridesOf(shape)]);
+  const c = collapseAxes(shape, [strides, stridesOf(shape)]);
   const dims = c.shape, st = c.strides[0];
   const r = dims.length, inner = dims[r - 1], is = st[r - 1];
   const idx = new Int32Array(r);

@@ -24,7 +24,7 @@ import type { DType, TypedArray } from '../../engine/dtype.ts';
 import type { GatherParams, ScatterAddParams } from '../../engine/primitives/gather.ts';
 import type { PrimitiveName } from '../../engine/primitives/index.ts';
 import type { Key } from '../../engine/random.ts';
-import type { Shape } from '../../engine/shape.ts';
+import { sizeOf, type Shape } from '../../engine/shape.ts';
 import { randomProgram, type RandomKind } from '../wgsl/random.ts';
 import type { ShaderProgram } from '../wgsl/program.ts';
 import { BufferPool, GpuStorage } from './buffer-pool.ts';
@@ -73,12 +73,6 @@ const STAGING_USAGE = 0x01 | 0x08; // MAP_READ | COPY_DST
 const UNIFORM_USAGE = 0x40 | 0x08; // UNIFORM | COPY_DST
 const MAP_READ = 0x1;
 const SCALAR_CACHE_SIZE = 1024;
-
-function sizeOf(shape: Shape): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
 
 export class WebGpuBackend implements Backend<GpuStorage> {
   readonly name = 'webgpu' as const;

@@ -121,46 +121,8 @@ export const ENTRY_PARAMS =
   '@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32';
 export const LINEAR_GROUP = 'let group = wid.y * nwg.x + wid.x;';
 
-/**
- * Merges neighbouring axes that every operand walks as one (stride[d] = stride[d+1] * shape[d+1])
- * and drops size-1 axes, so kernels see the smallest rank: a slice of whole rows is a 1-D copy,
- * a bias broadcast over [N, H, W, C] is 2-D. Strides may be negative (reverse) or 0 (broadcast).
- * Returns at least rank 1.
- */
-export function collapseAxes(shape: readonly number[], strides: readonly (readonly number[])[]): { shape: number[]; strides: number[][] } {
-  const outShape: number[] = [];
-  const outStrides: number[][] = strides.map(() => []);
-  for (let d = 0; d < shape.length; d++) {
-    if (shape[d] === 1) continue;
-    const last = outShape.length - 1;
-    if (last >= 0 && strides.every((s, k) => outStrides[k][last] === s[d] * shape[d])) {
-      outShape[last] *= shape[d];
-      strides.forEach((s, k) => (outStrides[k][last] = s[d]));
-      continue;
-    }
-    outShape.push(shape[d]);
-    strides.forEach((s, k) => outStrides[k].push(s[d]));
-  }
-  if (outShape.length === 0) return { shape: [1], strides: strides.map(() => [0]) };
-  return { shape: outShape, strides: outStrides };
-}
-
-/** Row-major strides. */
-export function contiguousStrides(shape: readonly number[]): number[] {
-  const out = new Array<number>(shape.length);
-  let s = 1;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    out[d] = s;
-    s *= shape[d];
-  }
-  return out;
-}
-
-export function product(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
+/** Axis collapsing and row-major strides have one home, shared with the CPU kernels. */
+export { collapseAxes, stridesOf as contiguousStrides, sizeOf as product } from '../../engine/shape.ts';
 
 /**
  * WGSL that unravels the linear index `index` over dims named `${dim}0..` into coordinates

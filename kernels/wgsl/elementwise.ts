@@ -9,6 +9,7 @@
  * defines on int32; cast converts between f32 and i32.
  */
 import { bindings, collapseAxes, contiguousStrides, elementGrid, ENTRY_PARAMS, lazyProgram, LINEAR_GROUP, product, UniformBlock, unravel, type Elem } from './common.ts';
+import { broadcastStrides } from '../../engine/shape.ts';
 import type { ShaderProgram } from './program.ts';
 
 const WORKGROUP = 256;
@@ -182,13 +183,6 @@ export function helperCode(expr: string): string {
 
 type Mode = 'same' | 'scalar' | 'strided';
 const MODE_CODE: Record<Mode, string> = { same: 'i', scalar: '0', strided: 's' };
-
-/** Strides for reading `shape` broadcast to `target` (0 on broadcast axes). */
-function broadcastStrides(shape: readonly number[], target: readonly number[]): number[] {
-  const own = contiguousStrides(shape);
-  const offset = target.length - shape.length;
-  return target.map((_, d) => (d < offset || shape[d - offset] === 1 ? 0 : own[d - offset]));
-}
 
 const OPERAND = ['a', 'b', 'c'];
 

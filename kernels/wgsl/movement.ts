@@ -10,6 +10,7 @@
  * binding types (and pad's fill value) differ.
  */
 import { bindings, collapseAxes, contiguousStrides, elementGrid, ENTRY_PARAMS, lazyProgram, LINEAR_GROUP, product, UniformBlock, unravel, type Elem } from './common.ts';
+import { broadcastStrides } from '../../engine/shape.ts';
 import type { ShaderProgram } from './program.ts';
 
 const WORKGROUP = 256;
@@ -45,10 +46,7 @@ export function transposeProgram(inShape: readonly number[], perm: readonly numb
 }
 
 export function broadcastProgram(inShape: readonly number[], outShape: readonly number[], elem: Elem = 'f32'): ShaderProgram {
-  const own = contiguousStrides(inShape);
-  const offset = outShape.length - inShape.length;
-  const strides = outShape.map((_, d) => (d < offset || inShape[d - offset] === 1 ? 0 : own[d - offset]));
-  return gatherProgram(outShape, strides, 0, elem);
+  return gatherProgram(outShape, broadcastStrides(inShape, outShape), 0, elem);
 }
 
 export function sliceProgram(inShape: readonly number[], begin: readonly number[], steps: readonly number[], outShape: readonly number[], elem: Elem = 'f32'): ShaderProgram {

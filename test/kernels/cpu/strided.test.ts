@@ -5,7 +5,8 @@ import type { DType, TypedArray } from '../../../engine/dtype.ts';
 import { broadcastShapes, sizeOf, stridesOf } from '../../../engine/shape.ts';
 import { binaryKernels } from '../../../kernels/cpu/elementwise.ts';
 import { reduceKernels } from '../../../kernels/cpu/reduce.ts';
-import { collapse, gather } from '../../../kernels/cpu/strided.ts';
+import { collapseAxes } from '../../../engine/shape.ts';
+import { gather } from '../../../kernels/cpu/strided.ts';
 
 function values(dtype: DType, n: number, seed: number): TypedArray {
   const out = dtype === 'float32' ? new Float32Array(n) : new Float64Array(n);
@@ -65,10 +66,10 @@ describe('CPU broadcasting binaries', () => {
     );
   });
 
-  it('collapse merges contiguous axes and drops size-1 axes', () => {
-    expect(collapse([4, 1, 3, 5], [[15, 15, 5, 1], [0, 0, 0, 1]])).toEqual({ shape: [12, 5], strides: [[5, 1], [0, 1]] });
-    expect(collapse([2, 3], [[3, 1], [3, 1]])).toEqual({ shape: [6], strides: [[1], [1]] });
-    expect(collapse([1, 1], [[1, 1]])).toEqual({ shape: [1], strides: [[0]] });
+  it('collapseAxes merges contiguous axes and drops size-1 axes', () => {
+    expect(collapseAxes([4, 1, 3, 5], [[15, 15, 5, 1], [0, 0, 0, 1]])).toEqual({ shape: [12, 5], strides: [[5, 1], [0, 1]] });
+    expect(collapseAxes([2, 3], [[3, 1], [3, 1]])).toEqual({ shape: [6], strides: [[1], [1]] });
+    expect(collapseAxes([1, 1], [[1, 1]])).toEqual({ shape: [1], strides: [[0]] });
   });
 });
 
