@@ -39,7 +39,8 @@ function checkIntegers(op: string, values: readonly number[]): readonly number[]
  */
 export function take(x: Tensor, indices: Indices, axis = 0): Tensor {
   const [ax] = normalizeAxes('take', axis, x.rank, x.shape);
-  return gather(x, indexTensor('take', indices, x), ax);
+  // tidy frees an index tensor made from a plain array (a trace keeps it while it needs it).
+  return tidy(() => gather(x, indexTensor('take', indices, x), ax));
 }
 
 /**
@@ -49,11 +50,13 @@ export function take(x: Tensor, indices: Indices, axis = 0): Tensor {
  * @example scatterAdd(tensor([1, 2, 3]), [0, 2, 0], 0, 4) // [4, 0, 2, 0]
  */
 export function scatterAdd(updates: Tensor, indices: Indices, axis: number, size: number): Tensor {
-  const idx = indexTensor('scatterAdd', indices, updates);
-  const r = updates.rank - idx.rank + 1;
-  if (r < 1) throw new Error(`scatterAdd: updates ${formatShape(updates.shape)} have fewer axes than the indices ${formatShape(idx.shape)}`);
-  const [ax] = normalizeAxes('scatterAdd', axis, r, updates.shape);
-  return scatterAddPrimitive(updates, idx, ax, size);
+  return tidy(() => {
+    const idx = indexTensor('scatterAdd', indices, updates);
+    const r = updates.rank - idx.rank + 1;
+    if (r < 1) throw new Error(`scatterAdd: updates ${formatShape(updates.shape)} have fewer axes than the indices ${formatShape(idx.shape)}`);
+    const [ax] = normalizeAxes('scatterAdd', axis, r, updates.shape);
+    return scatterAddPrimitive(updates, idx, ax, size);
+  });
 }
 
 /**

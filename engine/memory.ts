@@ -17,7 +17,8 @@ export function track<T extends Disposable>(x: T): T {
 }
 
 /**
- * Runs `fn` and disposes every tensor created inside it except those reachable from its result.
+ * Runs `fn` and disposes every tensor created inside it except those reachable from its result
+ * (all of them when `fn` throws).
  * @example const loss = tidy(() => mse(apply(params, x), y));
  */
 export function tidy<R>(fn: () => R): R {
@@ -26,9 +27,13 @@ export function tidy<R>(fn: () => R): R {
   let scope: Disposable[];
   try {
     result = fn();
-  } finally {
-    scope = scopes.pop()!;
+  } catch (e) {
+    // A failed scope has no result: free what it created (an op refused halfway through a
+    // composite must not leak the composite's intermediates).
+    for (const x of scopes.pop()!) if (!x.kept) x.dispose();
+    throw e;
   }
+  scope = scopes.pop()!;
   if (result instanceof Promise) throw new Error('tidy: the function must be synchronous (it returned a Promise)');
   const survivors = new Set<Disposable>();
   collectDisposables(result, survivors);

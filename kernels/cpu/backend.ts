@@ -49,8 +49,11 @@ export class CpuBackend implements Backend<TypedArray> {
   run(op: PrimitiveName, inputs: readonly KernelInput<TypedArray>[], params: unknown, outShape: Shape, outDType: DType): TypedArray {
     const kernel = cpuKernels[op];
     if (!kernel) throw new Error(`${op}: no CPU kernel is registered for this primitive`);
+    // Count the storage only once the kernel has produced it (a kernel may refuse, e.g. an
+    // out-of-range gather index).
+    const out = kernel(inputs, params, outShape, outDType);
     this.live++;
-    return kernel(inputs, params, outShape, outDType);
+    return out;
   }
 
   async read(storage: TypedArray): Promise<TypedArray> {

@@ -195,3 +195,18 @@ describe('errors', () => {
     });
   });
 });
+
+describe('memory', () => {
+  it('take, scatterAdd, argmax and oneHot leave only their result alive (outside tidy too)', () => {
+    const x = tg.tensor([[1, 5], [7, 2], [0, 3]], undefined, 'float64');
+    const idx = tg.tensor(Int32Array.from([1, 0]));
+    const before = tg.liveTensorCount();
+    const storages = tg.getBackend().liveCount();
+    const outs = [tg.take(x, [2, 0, 1], 0), tg.take(x, idx, 1), tg.scatterAdd(x, [1, 1, 0], 0, 2), tg.argmax(x, 1), tg.oneHot(idx, 3)];
+    expect(tg.liveTensorCount()).toBe(before + outs.length);
+    // A refused index allocates nothing.
+    expect(() => tg.take(x, [3], 0)).toThrow(/out of range/);
+    expect(tg.getBackend().liveCount()).toBe(storages + outs.length);
+    tg.dispose([outs, x, idx]);
+  });
+});
