@@ -96,8 +96,9 @@ await describeGpu('WebGPU backend mechanics', () => {
     const x = tg.tensor([1, 2]);
     expect(() => tg.cast(x, 'float64')).toThrow(/^cast: the webgpu backend does not support float64/);
     expect(() => tg.tensor([1, 2], undefined, 'float64')).toThrow(/webgpu backend does not support float64/);
-    expect(() => gpu.upload(new Float64Array(2), [2], 'float64')).toThrow(/^upload: the webgpu backend supports float32 only/);
+    expect(() => gpu.upload(new Float64Array(2), [2], 'float64')).toThrow(/^upload: the webgpu backend supports float32 and int32, got float64/);
     expect(gpu.supportsDType('float32')).toBe(true);
+    expect(gpu.supportsDType('int32')).toBe(true);
     expect(gpu.supportsDType('float64')).toBe(false);
     expect(tg.cast(x, 'float32')).toBe(x);
     x.dispose();
