@@ -2,7 +2,8 @@
  * int32 and indexing on WebGPU: int32 tensors round-trip exactly through uploads, reads, every
  * movement op, add/sub/mul (wrapping) and casts, equal to the CPU; take, argmax and oneHot equal
  * the CPU; host-known out-of-range indices are refused before dispatch (the backend stays
- * usable), device-computed ones gather NaN and drop their scatter term.
+ * usable), device-computed ones gather NaN and drop their scatter term; minibatch training
+ * (batches gathered with take) equals the CPU's.
  */
 import fc from 'fast-check';
 import { beforeAll, expect, it } from 'vitest';
@@ -11,8 +12,9 @@ import type { Tensor } from '../../engine/index.ts';
 import type { WebGpuBackend } from '../../kernels/webgpu/backend.ts';
 import { fill, shapeArb } from '../engine/cases.ts';
 import * as ref from '../engine/reference.ts';
+import { Dense, gradientDescent, mseLoss, Relu, serial, train, type Params } from '../../models/index.ts';
 import { describeGpu } from './gpu-available.ts';
-import { cpuBackend, evaluate, useWebGpu } from './util.ts';
+import { cpuBackend, evaluate, expectNear, useWebGpu } from './util.ts';
 
 let gpu: WebGpuBackend;
 
@@ -108,5 +110,27 @@ await describeGpu('int32 and indexing on WebGPU', () => {
     expect(Array.from(taken.data)).toEqual([10, NaN, NaN, 20]);
     expect(Array.from(takenInt.data)).toEqual([10, 0, 0, 20]);
     expect(Array.from(scattered.data)).toEqual([1, 8]);
+  });
+
+  it('minibatch training gathers the same batches as the CPU: equal losses and parameters', async () => {
+    const net = serial(Dense(16, { W_std: 1.4, b_std: 0.1 }), Relu(), Dense(2, { W_std: 1.4, b_std: 0.1 }));
+    tg.useBackend('cpu');
+    const init = net.init(tg.key(2), [-1, 5], 'float32').params as Params;
+    const run = async (backend: tg.Backend) => {
+      tg.useBackend(backend.name);
+      const [kx, ky] = tg.split(tg.key(3), 2);
+      const x = tg.normal(kx, [13, 5], 'float32', backend);
+      const y = tg.normal(ky, [13, 2], 'float32', backend);
+      const params = tg.treeMap(init, (t: Tensor) => tg.tensor(t.dataSync(), t.shape, 'float32', backend));
+      const r = await train({ apply: net.apply, params, loss: mseLoss('sum/2'), optimizer: gradientDescent(0.02), data: { x, y }, steps: 7, batchSize: 4, key: tg.key(8) });
+      const leaves = await Promise.all(tg.treeLeaves(r.params).map((t) => t.data()));
+      tg.dispose([x, y, params, r.params, r.optState]);
+      return { losses: r.history.map((h) => h.loss), leaves };
+    };
+    const cpu = await run(cpuBackend());
+    const onGpu = await run(gpu);
+    tg.dispose(init);
+    expectNear(onGpu.losses, cpu.losses, 'losses', { rtol: 1e-4, atol: 1e-5 });
+    onGpu.leaves.forEach((l, i) => expectNear(l, cpu.leaves[i], `parameter ${i}`, { rtol: 1e-4, atol: 1e-5 }));
   });
 });
