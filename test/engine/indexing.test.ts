@@ -74,10 +74,14 @@ describe('scatterAdd', () => {
     })), { numRuns: RUNS });
   });
 
-  it('scatterAdd of ones counts how often each index occurs', () => {
+  it('scatterAdd of ones counts how often each index occurs (float and int32)', () => {
     fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 6 }), { maxLength: 30 }), (indices) => tg.tidy(() => {
-      const counts = tg.scatterAdd(tg.ones([indices.length], 'float64'), indices, 0, 7).dataSync();
-      expect(Array.from(counts)).toEqual(Array.from({ length: 7 }, (_, k) => indices.filter((i) => i === k).length));
+      const want = Array.from({ length: 7 }, (_, k) => indices.filter((i) => i === k).length);
+      for (const dtype of ['float64', 'float32', 'int32'] as const) {
+        const counts = tg.scatterAdd(tg.ones([indices.length], dtype), indices, 0, 7);
+        expect(counts.dtype).toBe(dtype);
+        expect(Array.from(counts.dataSync())).toEqual(want);
+      }
     })), { numRuns: RUNS });
   });
 });

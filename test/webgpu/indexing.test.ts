@@ -98,18 +98,21 @@ await describeGpu('int32 and indexing on WebGPU', () => {
   });
 
   it('device-computed out-of-range indices gather NaN (0 for int32 data) and drop their scatter term', async () => {
-    const [taken, takenInt, scattered] = await evaluate(() => {
+    const [taken, takenInt, scattered, scatteredInt] = await evaluate(() => {
       // add runs on the device: the backend cannot know these indices without a readback.
       const idx = tg.add(tg.tensor(Int32Array.from([0, 5, -3, 1]), [4], 'int32', gpu), 0);
       return [
         tg.take(tg.tensor([10, 20], undefined, 'float32', gpu), idx),
         tg.take(tg.tensor(Int32Array.from([10, 20]), [2], 'int32', gpu), idx),
         tg.scatterAdd(tg.tensor([1, 2, 4, 8], undefined, 'float32', gpu), idx, 0, 2),
+        tg.scatterAdd(tg.tensor(Int32Array.from([1, 2, 4, 8]), [4], 'int32', gpu), idx, 0, 2),
       ];
     });
     expect(Array.from(taken.data)).toEqual([10, NaN, NaN, 20]);
     expect(Array.from(takenInt.data)).toEqual([10, 0, 0, 20]);
     expect(Array.from(scattered.data)).toEqual([1, 8]);
+    expect(scatteredInt.data).toBeInstanceOf(Int32Array);
+    expect(Array.from(scatteredInt.data)).toEqual([1, 8]);
   });
 
   it('minibatch training gathers the same batches as the CPU: equal losses and parameters', async () => {
