@@ -18,6 +18,6 @@ export * from './resnet.ts';
 export * from './losses.ts';
 export * from './optimizers.ts';
 export * from './train.ts';
-export { computeKernel, withKernel, type KernelLayer } from './kernels/kernel-fn.ts';
+export { computeKernel, kernelMatrix, withKernel, type KernelLayer } from './kernels/kernel-fn.ts';
 export type { KernelInput, KernelMatrix, KernelOptions, KernelResult, KernelRule, KernelState, KernelTree, KernelContext, SpatialLayout } from './kernels/state.ts';
 export { gaussHermite, scaledTrapezoid, reluMap, erfMap, tanhMap, quadratureMap, tensorFunctionMap, type GaussianMap, type GaussianRule, type QuadratureRule } from './kernels/gaussian.ts';

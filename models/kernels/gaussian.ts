@@ -3,8 +3,8 @@
  * Sigma = [[s11, s12], [s12, s22]],
  *   T(Sigma)    = E[phi(u) phi(v)]
  *   Tdot(Sigma) = E[phi'(u) phi'(v)]
- * in closed form for ReLU and a * erf(b x) + c, and by numerical quadrature over the 2-D
- * Gaussian for any other phi.
+ * in closed form for ReLU and a * erf(b x) + c (closed-forms.ts, as tensor ops; here on host
+ * arrays), and by numerical quadrature over the 2-D Gaussian for any other phi.
  *
  * Quadrature: u = sqrt(s11) z1, v = sqrt(s22) (c z1 + sqrt(1 - c^2) z2) with z1, z2 iid N(0, 1)
  * and c = s12 / sqrt(s11 s22), so E[g(u, v)] = sum_ij w_i w_j g(u(z_i), v(z_i, z_j)) on a 1-D
@@ -30,6 +30,7 @@
  */
 import * as tg from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
+import { erfKernelMap, reluKernelMap, type KernelMap } from './closed-forms.ts';
 
 /** Nodes (ascending) and weights (summing to 1) of a 1-D quadrature rule for N(0, 1). */
 export interface GaussianRule {
@@ -174,63 +175,37 @@ function correlation(a: number, b: number, s12: number): number {
   return c > 1 ? 1 : c < -1 ? -1 : c;
 }
 
-/**
- * ReLU in closed form (the arc-cosine kernel of degree 1 and 0): with c = s12 / sqrt(s11 s22),
- * th = arccos(c): T = sqrt(s11 s22) / (2 pi) (sin th + (pi - th) cos th), Tdot = (pi - th) / (2 pi).
- * Where s11 s22 = 0 one side is identically 0, so T = 0 and Tdot = 0 (the engine's relu'(0) = 0).
- * @example reluMap().expectations(Float64Array.of(1), Float64Array.of(1), Float64Array.of(1), true) // t = [0.5], tdot = [0.5]
- */
-export function reluMap(): GaussianMap {
+/** A tensor KernelMap evaluated on host arrays (float64 CPU tensors in, arrays out). */
+function onHost(map: KernelMap): GaussianMap {
   return {
-    name: 'Relu',
-    method: 'closed form (arc-cosine kernel)',
+    name: map.name,
+    method: map.method,
     expectations(s11, s12, s22, wantDot) {
-      const n = s11.length;
-      const t = new Float64Array(n);
-      const tdot = wantDot ? new Float64Array(n) : null;
-      for (let e = 0; e < n; e++) {
-        const p = Math.sqrt(s11[e] * s22[e]);
-        if (!(p > 0)) continue;
-        const c = correlation(s11[e], s22[e], s12[e]);
-        const th = Math.acos(c);
-        t[e] = (p / (2 * Math.PI)) * (Math.sin(th) + (Math.PI - th) * c);
-        if (tdot) tdot[e] = (Math.PI - th) / (2 * Math.PI);
-      }
-      return { t, tdot };
+      const cpu = tg.backendInstance('cpu');
+      if (!cpu) throw new Error(`${map.name}: host expectations need the CPU backend`);
+      return tg.tidy(() => {
+        const t = (a: Float64Array) => tg.tensor(Float64Array.from(a), [a.length], 'float64', cpu);
+        const r = map.expectations(t(s11), t(s12), t(s22), wantDot);
+        return { t: Float64Array.from(r.t.dataSync()), tdot: r.tdot === null ? null : Float64Array.from(r.tdot.dataSync()) };
+      });
     },
   };
 }
 
 /**
- * phi(x) = a erf(b x) + c in closed form (Williams 1997): with D = (1 + 2 b^2 s11)(1 + 2 b^2 s22),
- * T = a^2 (2 / pi) asin(2 b^2 s12 / sqrt(D)) + c^2 and Tdot = a^2 b^2 (4 / pi) (D - 4 b^4 s12^2)^(-1/2),
- * i.e. PAPER.md's (2/pi) asin(...) and (4/pi) det(I + 2 Sigma)^(-1/2) at a = b = 1, c = 0.
- * (E[erf] = 0 by symmetry, so c only adds c^2 to T.)
+ * ReLU in closed form on host arrays: closed-forms.ts's reluKernelMap (the arc-cosine kernel).
+ * @example reluMap().expectations(Float64Array.of(1), Float64Array.of(1), Float64Array.of(1), true) // t = [0.5], tdot = [0.5]
+ */
+export function reluMap(): GaussianMap {
+  return onHost(reluKernelMap());
+}
+
+/**
+ * phi(x) = a erf(b x) + c in closed form on host arrays: closed-forms.ts's erfKernelMap.
  * @example erfMap(1, 1, 0).expectations(Float64Array.of(1), Float64Array.of(0), Float64Array.of(1), false).t // [0]
  */
 export function erfMap(a = 1, b = 1, c = 0): GaussianMap {
-  return {
-    name: 'Erf',
-    method: 'closed form',
-    expectations(s11, s12, s22, wantDot) {
-      const n = s11.length;
-      const t = new Float64Array(n);
-      const tdot = wantDot ? new Float64Array(n) : null;
-      const b2 = b * b;
-      for (let e = 0; e < n; e++) {
-        const d1 = 1 + 2 * b2 * s11[e];
-        const d2 = 1 + 2 * b2 * s22[e];
-        // Clip the correlation-like argument: round-off may push |s12| past sqrt(s11 s22).
-        const lim = Math.sqrt(s11[e] * s22[e]);
-        const x12 = s12[e] > lim ? lim : s12[e] < -lim ? -lim : s12[e];
-        let arg = (2 * b2 * x12) / Math.sqrt(d1 * d2);
-        arg = arg > 1 ? 1 : arg < -1 ? -1 : arg;
-        t[e] = a * a * (2 / Math.PI) * Math.asin(arg) + c * c;
-        if (tdot) tdot[e] = (a * a * b2 * (4 / Math.PI)) / Math.sqrt(Math.max(d1 * d2 - 4 * b2 * b2 * x12 * x12, Number.MIN_VALUE));
-      }
-      return { t, tdot };
-    },
-  };
+  return onHost(erfKernelMap(a, b, c));
 }
 
 /** phi evaluated on many points at once. */

@@ -25,6 +25,7 @@ import {
   type AnyLayer,
   type KernelLayer,
 } from '../../models/index.ts';
+import { host } from './host-kernel.ts';
 
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let num = 0;
@@ -67,8 +68,8 @@ describe('MLP: Monte Carlo over initializations approaches the analytic kernels'
       // any width); the NTK of a single output already sums over every parameter.
       const wide = serial(...body(n), Dense(n, o));
       const single = serial(...body(n), Dense(1, o));
-      const exactK = wide.kernel(x).nngp;
-      const exactT = single.kernel(x).ntk!;
+      const exactK = host(wide.kernel(x)).nngp;
+      const exactT = host(single.kernel(x)).ntk!;
       const mcK = monteCarloKernels(wide, x, undefined, { samples, ntk: false, keepSamples: true, key: tg.key(100 + n) });
       const mcT = monteCarloKernels(single, x, undefined, { samples, keepSamples: true, key: tg.key(101 + n) });
       nngpErr.push(mcK.perSample!.reduce((s, p) => s + relErr(p.nngp.data, exactK.data), 0) / samples);
@@ -91,7 +92,7 @@ describe('MLP: Monte Carlo over initializations approaches the analytic kernels'
   it('standard parameterization: the width-dependent NTK is the mean of the finite one', () => {
     const so = { ...o, parameterization: 'standard' as const };
     const net = serial(Dense(256, so), Tanh(), Dense(256, so), Relu(), Dense(1, so));
-    const exact = net.kernel(x).ntk!;
+    const exact = host(net.kernel(x)).ntk!;
     const mc = monteCarloKernels(net, x, undefined, { samples: 8, key: tg.key(7) });
     expect(relErr(mc.ntk!.data, exact.data)).toBeLessThan(0.05);
     expect(maxZ(mc.ntk!, mc.ntkStdErr!, exact.data)).toBeLessThan(4.5);
@@ -130,8 +131,8 @@ describe('convolutional and residual kernels against Monte Carlo (4x4 images)', 
       const head = (k: number) => Dense(k, { W_std: 1, parameterization: c.standard ? 'standard' : 'ntk' });
       const wide = c.make(head(C));
       const single = c.make(head(1));
-      const exactK = wide.kernel(img).nngp;
-      const exactT = single.kernel(img).ntk!;
+      const exactK = host(wide.kernel(img)).nngp;
+      const exactT = host(single.kernel(img)).ntk!;
       const mcK = monteCarloKernels(wide, img, undefined, { samples: 8, ntk: false, key: tg.key(5) });
       const mcT = monteCarloKernels(single, img, undefined, { samples: 8, key: tg.key(6) });
       // 8 draws at 128 channels: Monte Carlo noise of a few percent plus an O(1/channels) bias.
