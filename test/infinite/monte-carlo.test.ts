@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as tg from '../../engine/index.ts';
-import { monteCarloKernels } from '../../linearize/monte-carlo.ts';
+import type { Tensor } from '../../engine/index.ts';
+import { monteCarloKernels, type MonteCarloKernels } from '../../linearize/monte-carlo.ts';
 import type { Matrix } from '../../linearize/linalg.ts';
 import {
   AvgPool,
@@ -23,9 +24,22 @@ import {
   parallel,
   serial,
   type AnyLayer,
+  kernelMatrix,
   type KernelLayer,
 } from '../../models/index.ts';
 import { host } from './host-kernel.ts';
+
+/** Monte Carlo estimates read back to float64 host matrices. */
+function hostMc(mc: MonteCarloKernels) {
+  const m = (t: Tensor | null) => (t === null ? null : kernelMatrix(t));
+  return {
+    nngp: m(mc.nngp)!,
+    ntk: m(mc.ntk),
+    nngpStdErr: m(mc.nngpStdErr)!,
+    ntkStdErr: m(mc.ntkStdErr),
+    perSample: mc.perSample?.map((p) => ({ nngp: m(p.nngp)!, ntk: m(p.ntk) })),
+  };
+}
 
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let num = 0;
@@ -70,8 +84,8 @@ describe('MLP: Monte Carlo over initializations approaches the analytic kernels'
       const single = serial(...body(n), Dense(1, o));
       const exactK = host(wide.kernel(x)).nngp;
       const exactT = host(single.kernel(x)).ntk!;
-      const mcK = monteCarloKernels(wide, x, undefined, { samples, ntk: false, keepSamples: true, key: tg.key(100 + n) });
-      const mcT = monteCarloKernels(single, x, undefined, { samples, keepSamples: true, key: tg.key(101 + n) });
+      const mcK = hostMc(monteCarloKernels(wide, x, undefined, { samples, ntk: false, keepSamples: true, key: tg.key(100 + n) }));
+      const mcT = hostMc(monteCarloKernels(single, x, undefined, { samples, keepSamples: true, key: tg.key(101 + n) }));
       nngpErr.push(mcK.perSample!.reduce((s, p) => s + relErr(p.nngp.data, exactK.data), 0) / samples);
       ntkErr.push(mcT.perSample!.reduce((s, p) => s + relErr(p.ntk!.data, exactT.data), 0) / samples);
       if (n === 1024) {
@@ -93,7 +107,7 @@ describe('MLP: Monte Carlo over initializations approaches the analytic kernels'
     const so = { ...o, parameterization: 'standard' as const };
     const net = serial(Dense(256, so), Tanh(), Dense(256, so), Relu(), Dense(1, so));
     const exact = host(net.kernel(x)).ntk!;
-    const mc = monteCarloKernels(net, x, undefined, { samples: 8, key: tg.key(7) });
+    const mc = hostMc(monteCarloKernels(net, x, undefined, { samples: 8, key: tg.key(7) }));
     expect(relErr(mc.ntk!.data, exact.data)).toBeLessThan(0.05);
     expect(maxZ(mc.ntk!, mc.ntkStdErr!, exact.data)).toBeLessThan(4.5);
   });
@@ -133,8 +147,8 @@ describe('convolutional and residual kernels against Monte Carlo (4x4 images)', 
       const single = c.make(head(1));
       const exactK = host(wide.kernel(img)).nngp;
       const exactT = host(single.kernel(img)).ntk!;
-      const mcK = monteCarloKernels(wide, img, undefined, { samples: 8, ntk: false, key: tg.key(5) });
-      const mcT = monteCarloKernels(single, img, undefined, { samples: 8, key: tg.key(6) });
+      const mcK = hostMc(monteCarloKernels(wide, img, undefined, { samples: 8, ntk: false, key: tg.key(5) }));
+      const mcT = hostMc(monteCarloKernels(single, img, undefined, { samples: 8, key: tg.key(6) }));
       // 8 draws at 128 channels: Monte Carlo noise of a few percent plus an O(1/channels) bias.
       expect(relErr(mcK.nngp.data, exactK.data)).toBeLessThan(0.12);
       expect(relErr(mcT.ntk!.data, exactT.data)).toBeLessThan(0.1);
