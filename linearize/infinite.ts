@@ -30,7 +30,7 @@ import {
   transpose,
   type Matrix,
   type MatrixLike,
-} from './linalg.ts';
+} from '../linalg/dense.ts';
 
 /** A model that can evaluate its infinite-width kernels (every layer of models/). */
 export interface KernelModel {

@@ -12,7 +12,8 @@
  *
  * - Gauss-Hermite (a fixed number m of points): nodes and weights from Golub-Welsch, the
  *   eigenvalues of the Jacobi matrix of the probabilists' Hermite polynomials (zero diagonal,
- *   off-diagonal sqrt(k)) by the implicit QL algorithm on the tridiagonal matrix in float64,
+ *   off-diagonal sqrt(k)) by the implicit QL algorithm on the tridiagonal matrix in float64
+ *   (linalg/dense.ts),
  *   polished by Newton steps on the orthonormal recurrence; the weights are the Christoffel
  *   numbers 1 / sum_k p_k(x_i)^2, accurate where squared eigenvector components lose digits.
  *   Exact for polynomials of degree <= 2m - 1, but for phi with singularities near the real
@@ -30,6 +31,7 @@
  */
 import * as tg from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
+import { tridiagonalEigenvalues } from '../../linalg/dense.ts';
 import { erfKernelMap, reluKernelMap, type KernelMap } from './closed-forms.ts';
 
 /** Nodes (ascending) and weights (summing to 1) of a 1-D quadrature rule for N(0, 1). */
@@ -49,11 +51,9 @@ export function gaussHermite(m: number): GaussianRule {
   const cached = ruleCache.get(m);
   if (cached) return cached;
   // Jacobi matrix of the monic probabilists' Hermite recurrence He_{k+1} = x He_k - k He_{k-1}.
-  const d = new Float64Array(m);
   const e = new Float64Array(m);
   for (let k = 1; k < m; k++) e[k - 1] = Math.sqrt(k);
-  tridiagonalQl(d, e);
-  const nodes = Float64Array.from(d).sort();
+  const nodes = tridiagonalEigenvalues(new Float64Array(m), e, 'gaussHermite');
   const weights = new Float64Array(m);
   for (let i = 0; i < m; i++) {
     let x = nodes[i];
@@ -104,55 +104,6 @@ function orthonormalHermite(x: number, m: number): { pm: number; pm1: number } {
     p1 = p2;
   }
   return { pm: p1, pm1: p0 };
-}
-
-/**
- * Eigenvalues of the symmetric tridiagonal matrix with diagonal d and off-diagonal e (e[i] couples
- * i and i + 1; e[n-1] unused), in place into d: the implicit QL algorithm with Wilkinson shifts.
- */
-function tridiagonalQl(d: Float64Array, e: Float64Array): void {
-  const n = d.length;
-  for (let l = 0; l < n; l++) {
-    let iter = 0;
-    for (;;) {
-      let m = l;
-      for (; m < n - 1; m++) {
-        const dd = Math.abs(d[m]) + Math.abs(d[m + 1]);
-        if (Math.abs(e[m]) <= Number.EPSILON * dd) break;
-      }
-      if (m === l) break;
-      if (++iter > 60) throw new Error('gaussHermite: the tridiagonal QL iteration did not converge');
-      let g = (d[l + 1] - d[l]) / (2 * e[l]);
-      let r = Math.hypot(g, 1);
-      g = d[m] - d[l] + e[l] / (g + (g >= 0 ? r : -r));
-      let s = 1;
-      let c = 1;
-      let p = 0;
-      let i = m - 1;
-      for (; i >= l; i--) {
-        const f = s * e[i];
-        const b = c * e[i];
-        r = Math.hypot(f, g);
-        e[i + 1] = r;
-        if (r === 0) {
-          d[i + 1] -= p;
-          e[m] = 0;
-          break;
-        }
-        s = f / r;
-        c = g / r;
-        g = d[i + 1] - p;
-        r = (d[i] - g) * s + 2 * c * b;
-        p = s * r;
-        d[i + 1] = g + p;
-        g = c * r - b;
-      }
-      if (r === 0 && i >= l) continue;
-      d[l] -= p;
-      e[l] = g;
-      e[m] = 0;
-    }
-  }
 }
 
 /** T and Tdot of one nonlinearity, evaluated for many covariances at once. */

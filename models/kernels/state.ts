@@ -24,7 +24,7 @@
  * kernels of branches that are not independent.
  */
 import type { Tensor } from '../../engine/index.ts';
-import type { Matrix } from '../../linearize/linalg.ts';
+import type { Matrix } from '../../linalg/dense.ts';
 
 export type SpatialLayout = 'none' | 'full' | 'diagonal';
 

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import * as tg from '../../engine/index.ts';
 import { infiniteKernels, infinitePredictor, predictInfinite, type InfiniteKernels } from '../../linearize/infinite.ts';
-import { addScaled, choleskySolve, matmul, matrix, symmetricEigen, transpose, type Matrix } from '../../linearize/linalg.ts';
+import { addScaled, choleskySolve, matmul, matrix, symmetricEigen, transpose, type Matrix } from '../../linalg/dense.ts';
 import { Conv, Dense, Erf, Relu, serial, Tanh } from '../../models/index.ts';
 import { host } from './host-kernel.ts';
 

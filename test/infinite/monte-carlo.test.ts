@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import * as tg from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
 import { monteCarloKernels, type MonteCarloKernels } from '../../linearize/monte-carlo.ts';
-import type { Matrix } from '../../linearize/linalg.ts';
+import type { Matrix } from '../../linalg/dense.ts';
 import {
   AvgPool,
   Conv,

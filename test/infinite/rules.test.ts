@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import * as tg from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
 import { empiricalNtk } from '../../linearize/ntk.ts';
-import { symmetricEigen, type Matrix } from '../../linearize/linalg.ts';
+import { symmetricEigen, type Matrix } from '../../linalg/dense.ts';
 import {
   AvgPool,
   Conv,
