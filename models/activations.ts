@@ -8,9 +8,9 @@ import type { DType, Key, Tensor } from '../engine/index.ts';
 import * as tg from '../engine/index.ts';
 import { checkDims, checkInputTensor, formatShapeTree, isSingleShape, type Activation, type InitResult, type Params, type ShapeTree } from './layer.ts';
 import { erfKernelMap, reluKernelMap } from './kernels/closed-forms.ts';
-import { tanhMap, tensorFunctionMap } from './kernels/gaussian.ts';
+import { functionKernelMap, tanhKernelMap } from './kernels/quadrature.ts';
 import { withKernel, type KernelLayer } from './kernels/kernel-fn.ts';
-import { elementwiseRule, identityRule, quadratureRule } from './kernels/rules.ts';
+import { elementwiseRule, identityRule } from './kernels/rules.ts';
 import type { KernelRule } from './kernels/state.ts';
 
 export type ElementwiseFn = (x: Tensor) => Tensor;
@@ -55,7 +55,7 @@ export function Relu(): KernelLayer<Record<string, never>, Tensor> {
  * @example serial(Dense(512), Tanh(), Dense(1))
  */
 export function Tanh(): KernelLayer<Record<string, never>, Tensor> {
-  return elementwiseLayer('Tanh', Object.freeze({}), tg.tanh, (k, ctx) => quadratureRule('Tanh', tanhMap(ctx.quadrature))(k, ctx));
+  return elementwiseLayer('Tanh', Object.freeze({}), tg.tanh, (k, ctx) => elementwiseRule('Tanh', tanhKernelMap(ctx.quadrature))(k, ctx));
 }
 
 export interface ErfHyper {
@@ -101,6 +101,6 @@ export function Elementwise(fn: ElementwiseFn, fnName: string): KernelLayer<Elem
   if (typeof fn !== 'function') throw new Error(`Elementwise: fn must be a function of a tensor, got ${typeof fn}`);
   if (typeof fnName !== 'string' || fnName.length === 0) throw new Error('Elementwise: needs a non-empty name for the function');
   const label = `Elementwise(${fnName})`;
-  const rule: KernelRule = (k, ctx) => quadratureRule(label, tensorFunctionMap(label, fn, ctx.quadrature))(k, ctx);
+  const rule: KernelRule = (k, ctx) => elementwiseRule(label, functionKernelMap(label, fn, ctx.quadrature))(k, ctx);
   return elementwiseLayer('Elementwise', Object.freeze({ fn, fnName }), fn, rule, label);
 }

@@ -20,4 +20,7 @@ export * from './optimizers.ts';
 export * from './train.ts';
 export { computeKernel, kernelMatrix, withKernel, type KernelLayer } from './kernels/kernel-fn.ts';
 export type { KernelInput, KernelMatrix, KernelOptions, KernelResult, KernelRule, KernelState, KernelTree, KernelContext, SpatialLayout } from './kernels/state.ts';
-export { gaussHermite, scaledTrapezoid, reluMap, erfMap, tanhMap, quadratureMap, tensorFunctionMap, type GaussianMap, type GaussianRule, type QuadratureRule } from './kernels/gaussian.ts';
+export { gaussHermite, scaledTrapezoid, type GaussianRule, type QuadratureRule } from './kernels/gaussian.ts';
+export { reluMap, erfMap, tanhMap, tensorFunctionMap, type GaussianMap } from './kernels/host-maps.ts';
+export { reluKernelMap, erfKernelMap, type KernelMap } from './kernels/closed-forms.ts';
+export { quadratureKernelMap, tanhKernelMap, functionKernelMap } from './kernels/quadrature.ts';

@@ -19,6 +19,12 @@ export interface KernelMap {
   readonly name: string;
   /** How T is computed, for reports. */
   readonly method: string;
+  /**
+   * Whether T(s11, s12, s22) = T(s22, s12, s11) to the last bit (the closed forms). When false
+   * (quadrature, whose grid depends on the ordering), a symmetric block keeps one entry of each
+   * mirror pair and copies it to the other, so the kernel is exactly symmetric.
+   */
+  readonly exactlySymmetric: boolean;
   expectations(s11: Tensor, s12: Tensor, s22: Tensor, wantDot: boolean): { t: Tensor; tdot: Tensor | null };
 }
 
@@ -38,6 +44,7 @@ export function reluKernelMap(): KernelMap {
   return {
     name: 'Relu',
     method: 'closed form (arc-cosine kernel)',
+    exactlySymmetric: true,
     expectations(s11, s12, s22, wantDot) {
       const prod = tg.mul(s11, s22);
       const positive = tg.greater(prod, 0);
@@ -72,6 +79,7 @@ export function erfKernelMap(a = 1, b = 1, c = 0): KernelMap {
   return {
     name: 'Erf',
     method: 'closed form',
+    exactlySymmetric: true,
     expectations(s11, s12, s22, wantDot) {
       const d1 = tg.add(tg.mul(s11, 2 * b2), 1);
       const d2 = tg.add(tg.mul(s22, 2 * b2), 1);

@@ -17,6 +17,7 @@ import { checkQuadratureRule } from './gaussian.ts';
 import { ruleOf } from './rules.ts';
 import {
   entriesPerPair,
+  mirrorPairs,
   type KernelContext,
   type KernelInput,
   type KernelMatrix,
@@ -120,12 +121,6 @@ function inputState(x1: Tensor, x2: Tensor, layout: SpatialLayout, withNtk: bool
   };
 }
 
-/** K(x2, x1) from K(x1, x2): swap the sample axes and, for 'full', the two position halves. */
-function mirrored(t: Tensor, layout: SpatialLayout): Tensor {
-  const pos = layout === 'none' ? [] : layout === 'diagonal' ? [2, 3] : [4, 5, 2, 3];
-  return tg.transpose(t, [1, 0, ...pos]);
-}
-
 /** Rows [start, end) of a batch. */
 function rowsOf(x: Tensor, start: number, end: number): Tensor {
   if (start === 0 && end === x.shape[0]) return x;
@@ -214,12 +209,12 @@ export function computeKernel(layer: AnyLayer, x1In: KernelInput, x2In?: KernelI
       const rows = blocks.map((row, a) => {
         // Symmetric: blocks left of the diagonal are mirrors of blocks above it.
         // (Row i < a holds the blocks of x2 block i, i + 1, ..., so block (i, a) is row[a - i].)
-        const left = symmetric ? blocks.slice(0, a).map((r, i) => mirrored(pick(r[a - i]), outLayout)) : [];
+        const left = symmetric ? blocks.slice(0, a).map((r, i) => mirrorPairs(pick(r[a - i]), outLayout)) : [];
         const own = row.map((b, j) => {
           const t = pick(b);
           // A diagonal block pairs x_i with x_j and x_j with x_i: average the two (quadrature of
           // different orderings of Sigma need not agree to the last bit), exactly symmetric.
-          return symmetric && j === 0 ? tg.mul(tg.add(t, mirrored(t, outLayout)), 0.5) : t;
+          return symmetric && j === 0 ? tg.mul(tg.add(t, mirrorPairs(t, outLayout)), 0.5) : t;
         });
         return tg.concat([...left, ...own], 1);
       });

@@ -30,15 +30,15 @@
  * differentiable: affine steps are a scale and a shift, the offset sums of Conv and AvgPool are
  * the one conv primitive applied to the covariance seen as an image over a pair of spatial axes
  * (a diagonal filter for Conv's shared offsets, a ones filter for pooling's independent ones),
- * nonlinearities are elementwise closed forms (closed-forms.ts) or, for the quadrature ones, the
- * host rule of gaussian.ts on backends that read synchronously.
+ * nonlinearities are elementwise closed forms (closed-forms.ts) or 2-D quadrature on tensors
+ * (quadrature.ts).
  */
 import * as tg from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
 import type { KernelMap } from './closed-forms.ts';
-import type { GaussianMap } from './gaussian.ts';
 import {
   mapKernels,
+  mirrorPairs,
   requireDense,
   requireImage,
   singleState,
@@ -237,10 +237,28 @@ function requireGaussian(name: string, k: KernelState): void {
 }
 
 /**
- * Elementwise nonlinearity phi with T and Tdot from a closed-form tensor `map`:
+ * Of a symmetric block's cross kernel [n, n, ...pos]: 1 on one entry of each mirror pair
+ * (i, j, (p, q)) ~ (j, i, (q, p)) (i < j, or i = j and q >= p), 0 on the other.
+ */
+function upperMask(k: KernelState, like: Tensor): Tensor {
+  const n = k.n1;
+  const S = k.layout === 'full' ? k.spatial[0] * k.spatial[1] : 1;
+  const data = new Float64Array(n * n * S * S);
+  for (let i = 0; i < n; i++) {
+    for (let j = i; j < n; j++) {
+      for (let p = 0; p < S; p++) for (let q = i === j ? p : 0; q < S; q++) data[((i * n + j) * S + p) * S + q] = 1;
+    }
+  }
+  const shape = k.layout === 'full' ? [n, n, ...k.spatial, ...k.spatial] : [n, n, ...k.spatial.map(() => 1)];
+  return tg.tensor(data, shape, like.dtype, like.backend);
+}
+
+/**
+ * Elementwise nonlinearity phi with T and Tdot from `map` (closed-forms.ts, quadrature.ts):
  * K' = T(Sigma), Theta' = Theta Tdot(Sigma). Needs a Gaussian input (an affine layer, possibly
- * followed by linear ones, before it). The closed forms are symmetric in (s11, s22) to the last
- * bit, so a symmetric block stays exactly symmetric.
+ * followed by linear ones, before it). A symmetric block stays exactly symmetric: the closed forms
+ * are symmetric in (s11, s22) to the last bit, and for the others one entry of each mirror pair
+ * is copied to the other.
  * @example elementwiseRule('Relu', reluKernelMap())
  */
 export function elementwiseRule(name: string, map: KernelMap): KernelRule {
@@ -249,94 +267,18 @@ export function elementwiseRule(name: string, map: KernelMap): KernelRule {
     requireGaussian(name, k);
     const [v1, v2] = sideVariances(k);
     const res = map.expectations(v1, k.nngp, v2, k.ntk !== null);
-    const ntk = k.ntk === null ? null : tg.mul(k.ntk, res.tdot!);
+    let t = res.t;
+    let tdot = res.tdot;
+    if (k.symmetric && !map.exactlySymmetric) {
+      const keep = upperMask(k, t);
+      const mirror = (x: Tensor) => tg.where(keep, x, mirrorPairs(x, k.layout));
+      t = mirror(t);
+      tdot = tdot && mirror(tdot);
+    }
+    const ntk = k.ntk === null ? null : tg.mul(k.ntk, tdot!);
     const cov1 = selfExpectation(k, k.cov1, k.n1, map);
     const cov2 = k.cov2 === k.cov1 ? cov1 : selfExpectation(k, k.cov2, k.n2, map);
-    return { ...k, nngp: res.t, ntk, cov1, cov2, isGaussian: false };
-  };
-}
-
-/** Reads a kernel tensor on the host; the quadrature rules need the values of every entry. */
-function hostValues(name: string, t: Tensor): Float64Array {
-  if (!t.backend.readSync) {
-    throw new Error(
-      `${name}: its kernel is computed by quadrature on the host, which the ${t.backend.name} backend cannot feed synchronously; ` +
-        'compute this kernel on the CPU backend (the ReLU, Erf and Identity rules run on every backend)',
-    );
-  }
-  return Float64Array.from(t.dataSync());
-}
-
-/**
- * Elementwise nonlinearity whose T and Tdot come from a host `GaussianMap` (2-D quadrature of
- * gaussian.ts, float64): the covariances are read on the host, and only one entry of each mirror
- * pair (i, j, (p, q)) ~ (j, i, (q, p)) of a symmetric block is evaluated (half the quadrature work,
- * and an exactly symmetric result). Runs where the backend reads synchronously (the CPU); the
- * result goes back to the state's backend and dtype, outside of autodiff.
- * @example quadratureRule('Tanh', tanhMap())
- */
-export function quadratureRule(name: string, map: GaussianMap): KernelRule {
-  return (kt) => {
-    const k = singleState(name, kt);
-    requireGaussian(name, k);
-    const P = k.layout === 'none' ? 1 : k.layout === 'full' ? (k.spatial[0] * k.spatial[1]) ** 2 : k.spatial[0] * k.spatial[1];
-    const S = k.layout === 'full' ? k.spatial[0] * k.spatial[1] : 0;
-    const nngpIn = hostValues(name, k.nngp);
-    const cov1In = hostValues(name, k.cov1);
-    const cov2In = k.cov2 === k.cov1 ? cov1In : hostValues(name, k.cov2);
-    // Variance of sample i at the position of entry e, on the x1 side (p) or the x2 side (q).
-    const varP = (cov: Float64Array, i: number, e: number) => (k.layout === 'full' ? cov[i * P + Math.floor(e / S) * (S + 1)] : cov[i * P + e]);
-    const varQ = (cov: Float64Array, i: number, e: number) => (k.layout === 'full' ? cov[i * P + (e % S) * (S + 1)] : cov[i * P + e]);
-    const mirror = (e: number) => (k.layout === 'full' ? (e % S) * S + Math.floor(e / S) : e);
-    const picked: number[] = [];
-    for (let i = 0; i < k.n1; i++) {
-      for (let j = k.symmetric ? i : 0; j < k.n2; j++) {
-        const base = (i * k.n2 + j) * P;
-        for (let e = 0; e < P; e++) if (!(k.symmetric && i === j && mirror(e) < e)) picked.push(base + e);
-      }
-    }
-    const s11 = new Float64Array(picked.length);
-    const s12 = new Float64Array(picked.length);
-    const s22 = new Float64Array(picked.length);
-    picked.forEach((flat, r) => {
-      const e = flat % P;
-      const pair = (flat - e) / P;
-      s11[r] = varP(cov1In, Math.floor(pair / k.n2), e);
-      s12[r] = nngpIn[flat];
-      s22[r] = varQ(cov2In, pair % k.n2, e);
-    });
-    const res = map.expectations(s11, s12, s22, k.ntk !== null);
-    const cross = k.n1 * k.n2 * P;
-    const nngp = new Float64Array(cross);
-    const tdot = k.ntk !== null ? new Float64Array(cross) : null;
-    picked.forEach((flat, r) => {
-      nngp[flat] = res.t[r];
-      if (tdot) tdot[flat] = res.tdot![r];
-      if (k.symmetric) {
-        const e = flat % P;
-        const pair = (flat - e) / P;
-        const other = ((pair % k.n2) * k.n2 + Math.floor(pair / k.n2)) * P + mirror(e);
-        nngp[other] = res.t[r];
-        if (tdot) tdot[other] = res.tdot![r];
-      }
-    });
-    const selfMap = (cov: Float64Array, n: number): Float64Array => {
-      const a = new Float64Array(n * P);
-      const b = new Float64Array(n * P);
-      for (let i = 0; i < n; i++) {
-        for (let e = 0; e < P; e++) {
-          a[i * P + e] = varP(cov, i, e);
-          b[i * P + e] = varQ(cov, i, e);
-        }
-      }
-      return map.expectations(a, cov, b, false).t;
-    };
-    const like = k.nngp;
-    const upload = (data: Float64Array, shape: readonly number[]) => tg.tensor(data, shape, like.dtype, like.backend);
-    const ntk = k.ntk === null ? null : tg.mul(k.ntk, upload(tdot!, k.nngp.shape));
-    const cov1 = upload(selfMap(cov1In, k.n1), k.cov1.shape);
-    const cov2 = k.cov2 === k.cov1 ? cov1 : upload(selfMap(cov2In, k.n2), k.cov2.shape);
-    return { ...k, nngp: upload(nngp, k.nngp.shape), ntk, cov1, cov2, isGaussian: false };
+    return { ...k, nngp: t, ntk, cov1, cov2, isGaussian: false };
   };
 }
 

@@ -23,6 +23,7 @@
  * (Dense / Conv weights) a value was last produced by; fanInSum uses it to refuse adding
  * kernels of branches that are not independent.
  */
+import * as tg from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
 import type { Matrix } from '../../linalg/dense.ts';
 
@@ -116,6 +117,12 @@ export interface KernelMatrix extends Matrix {
 export function entriesPerPair(layout: SpatialLayout, spatial: readonly number[]): number {
   const s = spatial.reduce((a, b) => a * b, 1);
   return layout === 'none' ? 1 : layout === 'full' ? s * s : s;
+}
+
+/** K(x2, x1) from K(x1, x2) [n1, n2, ...pos]: swap the sample axes and, for 'full', the two position halves. */
+export function mirrorPairs(t: Tensor, layout: SpatialLayout): Tensor {
+  const pos = layout === 'none' ? [] : layout === 'diagonal' ? [2, 3] : [4, 5, 2, 3];
+  return tg.transpose(t, [1, 0, ...pos]);
 }
 
 export function isKernelState(k: KernelTree): k is KernelState {

@@ -1,19 +1,27 @@
 /**
  * The kernel rules are engine ops, so kernels are differentiable: the reverse-mode gradient of a
  * weighted sum of NNGP / NTK entries with respect to the inputs equals central differences
- * (float64), for dense, convolutional (both position layouts) and pooling networks, on random
+ * (float64), for dense (closed forms and quadrature), convolutional (both position layouts) and pooling networks, on random
  * inputs and weights, including the symmetric call whose diagonal entries sit at correlation 1.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import * as tg from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
-import { AvgPool, Conv, Dense, Erf, Flatten, GlobalAvgPool, Relu, fanInSum, fanOut, parallel, serial, type KernelLayer } from '../../models/index.ts';
+import { AvgPool, Conv, Dense, Elementwise, Erf, Flatten, GlobalAvgPool, Relu, Tanh, fanInSum, fanOut, parallel, serial, type KernelLayer } from '../../models/index.ts';
 
 const o = { W_std: 1.3, b_std: 0.2 };
 const so = { ...o, parameterization: 'standard' as const };
 
-const nets: { name: string; net: () => KernelLayer; shape: (n: number) => number[]; spatial?: 'full' | 'diagonal' }[] = [
+const nets: { name: string; net: () => KernelLayer; shape: (n: number) => number[]; spatial?: 'full' | 'diagonal'; quadrature?: number }[] = [
+  // Quadrature with a fixed Gauss-Hermite rule: the 'auto' rule changes with the variance in steps,
+  // which central differences would straddle.
+  {
+    name: 'MLP Tanh -> Elementwise(softplus) by 16-point Gauss-Hermite',
+    net: () => serial(Dense(5, o), Tanh(), Dense(4, so), Elementwise((v) => tg.log1p(tg.exp(v)), 'softplus'), Dense(1, o)),
+    shape: (n) => [n, 3],
+    quadrature: 16,
+  },
   { name: 'MLP Relu -> Erf', net: () => serial(Dense(5, o), Relu(), Dense(4, so), Erf({ a: 1.1, b: 0.9, c: 0.2 }), Dense(1, o)), shape: (n) => [n, 3] },
   { name: 'CNN diagonal: Conv SAME strided -> Relu -> Flatten', net: () => serial(Conv(3, [2, 3], { padding: 'SAME', strides: [2, 1], ...o }), Relu(), Flatten(), Dense(1, so)), shape: (n) => [n, 3, 4, 2] },
   {
@@ -48,7 +56,7 @@ describe('kernels are differentiable with respect to their inputs', () => {
           const wK = tg.tensor(values(n1 * m, seed + 1), [n1, m], 'float64');
           const wT = tg.tensor(values(n1 * m, seed + 2), [n1, m], 'float64');
           const f = (a: Tensor) => {
-            const r = net.kernel(a, x2, { spatial: c.spatial });
+            const r = net.kernel(a, x2, { spatial: c.spatial, quadrature: c.quadrature });
             return tg.add(tg.sum(tg.mul(r.nngp, wK)), tg.sum(tg.mul(r.ntk!, wT)));
           };
           const g = (tg.grad(f)(x) as Tensor).dataSync();
