@@ -1,7 +1,8 @@
 /**
  * The infinite-width layer runs on WebGPU: `net.kernel` (dense, conv with both position layouts,
  * pooling, residual and concatenation branches) computed in float32 on the GPU equals the float64
- * rules on the CPU, the results stay on the device until read, and `monteCarloKernels` on the GPU
+ * rules on the CPU (quadrature nonlinearities with Gauss-Hermite rules too), the results stay on
+ * the device until read, and `monteCarloKernels` on the GPU
  * equals the same estimate computed on the CPU in float32.
  */
 import { expect, it } from 'vitest';
@@ -12,6 +13,7 @@ import {
   AvgPool,
   Conv,
   Dense,
+  Elementwise,
   Erf,
   Flatten,
   GlobalAvgPool,
@@ -85,13 +87,34 @@ await describeGpu('infinite-width kernels on WebGPU', () => {
     });
   }
 
-  it('a quadrature nonlinearity names the backend it cannot run on', async () => {
+  it('Tanh and Elementwise by Gauss-Hermite quadrature: float32 on the GPU equals float64 on the CPU', async () => {
+    tg.useBackend('cpu');
+    const net = serial(Conv(3, [2, 2], { padding: 'SAME', ...o }), Tanh(), Conv(3, [2, 1], o), Elementwise((v) => tg.log1p(tg.exp(v)), 'softplus'), Flatten(), Dense(1, o));
+    const x = image();
+    const x2 = image2();
+    const opts = { quadrature: 24 };
+    const ref = net.kernel(x, x2, opts);
+    const refNngp = ref.nngp.dataSync();
+    const refNtk = ref.ntk!.dataSync();
+    const gpu = await tg.setBackend('webgpu');
+    try {
+      const res = net.kernel(toGpu(x, gpu), toGpu(x2, gpu), opts);
+      expect(res.ntk!.backend.name).toBe('webgpu');
+      expectNear(await res.nngp.data(), refNngp, 'quadrature nngp', { rtol: 1e-4, atol: 1e-5 * maxAbs(refNngp) });
+      expectNear(await res.ntk!.data(), refNtk, 'quadrature ntk', { rtol: 1e-4, atol: 1e-5 * maxAbs(refNtk) });
+      tg.dispose([res.nngp, res.ntk]);
+    } finally {
+      tg.useBackend(cpuBackend().name);
+    }
+  });
+
+  it("the 'auto' quadrature, which picks rules on the host, names the backend and the way out", async () => {
     tg.useBackend('cpu');
     const host = dense();
     const gpu = await tg.setBackend('webgpu');
     try {
       const x = toGpu(host, gpu);
-      expect(() => serial(Dense(3), Tanh(), Dense(1)).kernel(x)).toThrow(/Tanh: .*quadrature on the host.*webgpu backend/);
+      expect(() => serial(Dense(3), Tanh(), Dense(1)).kernel(x)).toThrow(/Tanh: the 'auto' quadrature .*webgpu backend cannot read synchronously; pass \{ quadrature: m \}/);
     } finally {
       tg.useBackend(cpuBackend().name);
     }
