@@ -36,7 +36,7 @@ export type KernelLayer<H = unknown, O extends Activation = Activation> = Layer<
 
 /**
  * Attaches a kernel rule to a layer object and gives it `kernel(x1, x2?, opts?)`.
- * @example return withKernel({ name: 'Relu', hyper, init, apply }, elementwiseRule('Relu', reluMap()));
+ * @example return withKernel({ name: 'Relu', hyper, init, apply }, elementwiseRule('Relu', reluKernelMap()));
  */
 export function withKernel<H, O extends Activation>(layer: Layer<H, O>, rule: KernelRule): KernelLayer<H, O> {
   const out = Object.assign(layer, {
@@ -135,11 +135,13 @@ export function kernelMatrix(t: Tensor): KernelMatrix {
 
 /**
  * The infinite-width NNGP and NTK kernels of `layer` between the batches x1 and x2 (x2 defaults to
- * x1). Inputs are [N, features] or NHWC images [N, H, W, C]; the output kernel is per output
- * channel (the same for every channel), float64.
+ * x1). Inputs are [N, features] or NHWC images [N, H, W, C], tensors (computed on their backend in
+ * their dtype, differentiable) or host arrays (float64 on the CPU); the output kernel is per
+ * output channel (the same for every channel).
  * @example
  * const net = serial(Dense(512, { W_std: 1.5 }), Erf(), Dense(1, { W_std: 1.5 }));
- * const { nngp, ntk } = computeKernel(net, xTrain, xTest); // Matrix [N1, N2] each
+ * const { nngp, ntk } = computeKernel(net, xTrain, xTest); // tensors [N1, N2] on xTrain's backend
+ * const theta = await ntk!.data();                        // or kernelMatrix(ntk!) on the CPU
  */
 export function computeKernel(layer: AnyLayer, x1In: KernelInput, x2In?: KernelInput, opts: KernelOptions = {}): KernelResult {
   if (opts === null || typeof opts !== 'object') throw new Error('kernel: options must be an object');
