@@ -49,11 +49,20 @@ import {
   type SpatialLayout,
 } from './state.ts';
 
-/** The hyper-parameters an affine rule reads (DenseHyper / ConvHyper satisfy it). */
+/**
+ * The hyper-parameters an affine rule reads (DenseHyper / ConvHyper satisfy it). W_std and b_std
+ * may also be scalar tensors (of the kernel's dtype and backend): the kernel is then
+ * differentiable with respect to them.
+ */
 export interface AffineHyper {
-  readonly W_std: number;
-  readonly b_std: number | null;
+  readonly W_std: number | Tensor;
+  readonly b_std: number | Tensor | null;
   readonly parameterization: 'ntk' | 'standard';
+}
+
+/** x^2 of a number or a tensor. */
+function squared(x: number | Tensor): number | Tensor {
+  return typeof x === 'number' ? x * x : tg.mul(x, x);
 }
 
 /**
@@ -69,8 +78,8 @@ function affine(
   spatial: readonly number[],
   unscaled: (a: Tensor, lead: number) => Tensor,
 ): KernelState {
-  const w2 = hyper.W_std * hyper.W_std;
-  const b2 = hyper.b_std === null ? 0 : hyper.b_std * hyper.b_std;
+  const w2 = squared(hyper.W_std);
+  const b2 = hyper.b_std === null ? 0 : squared(hyper.b_std);
   const scaleShift = (a: Tensor) => (b2 === 0 ? tg.mul(a, w2) : tg.add(tg.mul(a, w2), b2));
   const nngpU = unscaled(k.nngp, 2);
   const nngp = scaleShift(nngpU);

@@ -2,13 +2,16 @@
  * The kernel rules are engine ops, so kernels are differentiable: the reverse-mode gradient of a
  * weighted sum of NNGP / NTK entries with respect to the inputs equals central differences
  * (float64), for dense (closed forms and quadrature), convolutional (both position layouts) and pooling networks, on random
- * inputs and weights, including the symmetric call whose diagonal entries sit at correlation 1.
+ * inputs and weights, including the symmetric call whose diagonal entries sit at correlation 1;
+ * and with respect to W_std / b_std when the affine rules get them as scalar tensors.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import * as tg from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
-import { AvgPool, Conv, Dense, Elementwise, Erf, Flatten, GlobalAvgPool, Relu, Tanh, fanInSum, fanOut, parallel, serial, type KernelLayer } from '../../models/index.ts';
+import { convRule, denseRule, serialRule } from '../../models/kernels/rules.ts';
+import type { KernelRule } from '../../models/kernels/state.ts';
+import { AvgPool, Conv, Dense, Elementwise, Erf, Flatten, GlobalAvgPool, Relu, Tanh, computeKernel, fanInSum, fanOut, parallel, serial, type AnyLayer, type KernelLayer } from '../../models/index.ts';
 
 const o = { W_std: 1.3, b_std: 0.2 };
 const so = { ...o, parameterization: 'standard' as const };
@@ -82,4 +85,36 @@ describe('kernels are differentiable with respect to their inputs', () => {
       );
     });
   }
+});
+
+describe('kernels are differentiable with respect to W_std and b_std given as scalar tensors', () => {
+  const carrier = (name: string, kernelRule: KernelRule) => ({ name, kernelRule });
+  it('Conv (ntk) -> Relu -> Flatten -> Dense (standard): grads equal central differences', () => {
+    fc.assert(
+      fc.property(fc.double({ min: 0.5, max: 2, noNaN: true }), fc.double({ min: 0.05, max: 1, noNaN: true }), fc.nat(), (wStd, bStd, seed) => {
+        const x = tg.tensor(values(2 * 3 * 3 * 2, seed), [2, 3, 3, 2], 'float64');
+        const weights = tg.tensor(values(4, seed + 1), [2, 2], 'float64');
+        const f = (W: Tensor, b: Tensor) => {
+          const net = carrier('net', serialRule([
+            carrier('conv', convRule('conv', { outChannels: 3, filterShape: [2, 2], strides: [1, 1], padding: 'SAME', dilation: [1, 1], W_std: W, b_std: b, parameterization: 'ntk' })),
+            Relu(),
+            Flatten(),
+            carrier('dense', denseRule('dense', { out: 1, W_std: W, b_std: b, parameterization: 'standard' })),
+          ]));
+          const r = computeKernel(net as unknown as AnyLayer, x);
+          return tg.add(tg.sum(tg.mul(r.nngp, weights)), tg.sum(r.ntk!));
+        };
+        const scalar = (v: number) => tg.scalar(v, 'float64');
+        const [gW, gb] = tg.grad(f, { argnums: [0, 1] })(scalar(wStd), scalar(bStd)) as Tensor[];
+        const h = 1e-6;
+        const at = (w: number, b: number) => tg.tidy(() => f(scalar(w), scalar(b)).dataSync()[0]);
+        const fdW = (at(wStd + h, bStd) - at(wStd - h, bStd)) / (2 * h);
+        const fdb = (at(wStd, bStd + h) - at(wStd, bStd - h)) / (2 * h);
+        expect(Math.abs(gW.dataSync()[0] - fdW)).toBeLessThan(1e-6 * Math.max(1, Math.abs(fdW)));
+        expect(Math.abs(gb.dataSync()[0] - fdb)).toBeLessThan(1e-6 * Math.max(1, Math.abs(fdb)));
+        tg.dispose([x, weights, gW, gb]);
+      }),
+      { numRuns: 4 },
+    );
+  });
 });
