@@ -133,7 +133,7 @@ export function monteCarloKernels(model: InitApplyModel, x1: Tensor, x2?: Tensor
   const k = accK!;
   const t = accT as Running | null;
   // Sample variance with Bessel's correction (m2 >= 0 by construction), then sd / sqrt(S).
-  const stdErr = (acc: Running) => (S < 2 ? tg.zerosLike(acc.m2) : tg.sqrt(tg.div(acc.m2, (S - 1) * S)));
+  const stdErr = (acc: Running) => tg.tidy(() => (S < 2 ? tg.zerosLike(acc.m2) : tg.sqrt(tg.div(acc.m2, (S - 1) * S))));
   const result: MonteCarloKernels = {
     samples: S,
     nngp: k.mean,

@@ -112,6 +112,17 @@ describe('MLP: Monte Carlo over initializations approaches the analytic kernels'
     expect(maxZ(mc.ntk!, mc.ntkStdErr!, exact.data)).toBeLessThan(4.5);
   });
 
+  it('leaves nothing behind but its results, and kernel() neither (the caller disposes them)', () => {
+    const net = serial(Dense(8, o), Relu(), Dense(8, o), Tanh(), Dense(2, o));
+    const count = (f: () => unknown) => {
+      const before = tg.liveTensorCount();
+      tg.dispose(f());
+      return tg.liveTensorCount() - before;
+    };
+    expect(count(() => monteCarloKernels(net, x, undefined, { samples: 3, keepSamples: true }))).toBe(0);
+    expect(count(() => net.kernel(x, undefined, { blockSize: 3 }))).toBe(0);
+  });
+
   it('validates its arguments', () => {
     const net = serial(Dense(8), Relu(), Dense(1));
     expect(() => monteCarloKernels(net, x, undefined, { samples: 0 })).toThrow(/samples must be a positive integer/);
