@@ -17,7 +17,7 @@
 import * as tg from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
 import { infiniteKernels, infinitePredictor } from '../linearize/infinite.ts';
-import { matrix, symmetricEigen } from '../linearize/linalg.ts';
+import { matrix, symmetricEigen } from '../linalg/dense.ts';
 import type { GpPrediction } from '../linearize/gp.ts';
 import { Dense, Tanh, paramCount, serial, type AnyLayer, type KernelLayer, type Params } from '../models/index.ts';
 import { intFlag, numberFlag, parseFlags, usage, type FlagSpec } from './args.ts';

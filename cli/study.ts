@@ -9,7 +9,7 @@ import type { Tensor } from '../engine/index.ts';
 import { loadCifar10Dir } from '../data/cifar10.ts';
 import { loadMnist } from '../data/mnist.ts';
 import { mseFlow, type MseLossScaling } from '../linearize/flow.ts';
-import { matrix, type Matrix } from '../linearize/linalg.ts';
+import { matrix, type Matrix } from '../linalg/dense.ts';
 import { linearize, weightChange } from '../linearize/linearize.ts';
 import { empiricalNtk } from '../linearize/ntk.ts';
 import { Dense, Relu, serial, type AnyLayer, type Params } from '../models/index.ts';

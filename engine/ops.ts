@@ -146,6 +146,10 @@ export const sin = (x: Tensor): Tensor => bind(ew.Sin, [x], undefined);
 export const cos = (x: Tensor): Tensor => bind(ew.Cos, [x], undefined);
 export const log1p = (x: Tensor): Tensor => bind(ew.Log1p, [x], undefined);
 export const expm1 = (x: Tensor): Tensor => bind(ew.Expm1, [x], undefined);
+/** Arc cosine in [0, pi]; NaN outside [-1, 1]. */
+export const acos = (x: Tensor): Tensor => bind(ew.Acos, [x], undefined);
+/** Arc sine in [-pi/2, pi/2]; NaN outside [-1, 1]. */
+export const asin = (x: Tensor): Tensor => bind(ew.Asin, [x], undefined);
 export const square = (x: Tensor): Tensor => mul(x, x);
 export const reciprocal = (x: Tensor): Tensor => div(1, x);
 

@@ -36,7 +36,7 @@ import {
   matrix,
   shapeOf,
   symmetricEigen,
-} from './linalg.ts';
+} from '../linalg/dense.ts';
 
 /** Named MSE loss scaling: `'sum/2'` is the paper's 1/2 sum, `'mean/2'` is neural-tangents' 0.5 * mean. */
 export type MseLossScaling = 'sum/2' | 'mean/2';

@@ -20,7 +20,7 @@ import {
   matmul,
   matrix,
   shapeOf,
-} from './linalg.ts';
+} from '../linalg/dense.ts';
 
 /** Gradient of the total loss with respect to the train outputs: n x c in, n x c out (must not keep `fTrain`). */
 export type OutputGradient = (fTrain: Matrix) => Matrix;

@@ -31,7 +31,7 @@ import {
   symmetrize,
   symmetricEigen,
   transpose,
-} from './linalg.ts';
+} from '../linalg/dense.ts';
 
 /** Report of the PSD projection applied to a covariance. */
 export interface PsdClamp {

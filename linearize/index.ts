@@ -6,6 +6,6 @@ export { mseFlow, type MseFlow, type MseFlowInputs, type MseLossScaling } from '
 export { dopri5 } from './ode.ts';
 export * from './function-space.ts';
 export * from './gp.ts';
-export * as linalg from './linalg.ts';
+export * as linalg from '../linalg/dense.ts';
 export { infiniteKernels, infinitePredictor, predictInfinite } from './infinite.ts';
 export { monteCarloKernels } from './monte-carlo.ts';

@@ -13,6 +13,8 @@
  * t -> infinity limit is the exact NNGP posterior (Bayesian inference with the NNGP prior).
  * Kernels are per output unit (|D| x |D|); every output column of Y shares one covariance.
  */
+import * as tg from '../engine/index.ts';
+import { kernelMatrix } from '../models/kernels/kernel-fn.ts';
 import type { KernelInput, KernelOptions, KernelResult } from '../models/kernels/state.ts';
 import { checkTimes, effectiveRate, gdIntegral, kernelEigen, type MseLossScaling, type SingularPolicy } from './flow.ts';
 import { gpOverInitializations, nngpPosterior, psdProject, type GpPrediction } from './gp.ts';
@@ -28,7 +30,7 @@ import {
   transpose,
   type Matrix,
   type MatrixLike,
-} from './linalg.ts';
+} from '../linalg/dense.ts';
 
 /** A model that can evaluate its infinite-width kernels (every layer of models/). */
 export interface KernelModel {
@@ -64,7 +66,7 @@ function shapeOfInput(x: KernelInput): readonly number[] {
 }
 
 function valuesOf(x: KernelInput): ArrayLike<number> {
-  return 'dataSync' in x && typeof x.dataSync === 'function' ? x.dataSync() : (x as { data: ArrayLike<number> }).data;
+  return x instanceof tg.Tensor ? x.dataSync() : x.data;
 }
 
 /**
@@ -92,12 +94,14 @@ export function infiniteKernels(model: KernelModel, xTrain: KernelInput, xTest: 
   data.set(a, 0);
   data.set(b, a.length);
   const all = { shape: [n + m, ...s1.slice(1)], data };
-  const res = model.kernel(all, undefined, opts);
-  if (res.layout !== 'none' || res.nngp.shape.length !== 2 || res.ntk === null) {
-    throw new Error(`${fn}: the model's output kernel has shape [${res.nngp.shape.join(',')}]; end the model with a dense readout ([N, k] outputs)`);
-  }
-  const K = res.nngp;
-  const T = res.ntk;
+  const { K, T } = tg.tidy(() => {
+    const res = model.kernel!(all, undefined, opts);
+    if (res.layout !== 'none' || res.nngp.shape.length !== 2 || res.ntk === null) {
+      throw new Error(`${fn}: the model's output kernel has shape [${res.nngp.shape.join(',')}]; end the model with a dense readout ([N, k] outputs)`);
+    }
+    // The GP algebra below is float64 on the host.
+    return { K: kernelMatrix(res.nngp), T: kernelMatrix(res.ntk) };
+  });
   return {
     kTrainTrain: block(K, 0, n, 0, n),
     kTestTrain: block(K, n, n + m, 0, n),

@@ -7,10 +7,13 @@
  * the infinite network has the same kernel), so for k > 1 each sample already averages k units.
  * As the width n grows the mean approaches the analytic kernels, and a single sample's error
  * falls like 1/sqrt(n).
+ *
+ * Everything stays on the inputs' backend (WebGPU included): the running mean and the sum of
+ * squared deviations are tensors updated per sample (Welford's update, which keeps the variance
+ * accurate in float32, unlike sum(x^2) - S mean^2), and the caller reads the results when it wants.
  */
 import * as tg from '../engine/index.ts';
 import type { DType, Key, Tensor } from '../engine/index.ts';
-import { matrix, type Matrix } from './linalg.ts';
 import { empiricalNtk, type NtkMethod } from './ntk.ts';
 
 /** What the estimator needs of a model: stax-style init and apply (any layer of models/). */
@@ -35,27 +38,37 @@ export interface MonteCarloOptions {
   onSample?: (done: number, total: number) => void;
 }
 
-/** Monte Carlo kernel estimates, float64, N1 x N2. */
+/** Monte Carlo kernel estimates: [N1, N2] tensors in the inputs' dtype, on their backend. */
 export interface MonteCarloKernels {
   readonly samples: number;
   /** Mean empirical NNGP kernel. */
-  readonly nngp: Matrix;
+  readonly nngp: Tensor;
   /** Mean empirical NTK (null with ntk: false). */
-  readonly ntk: Matrix | null;
+  readonly ntk: Tensor | null;
   /** Standard error of the mean, per entry (sample sd / sqrt(samples); 0 with one sample). */
-  readonly nngpStdErr: Matrix;
-  readonly ntkStdErr: Matrix | null;
+  readonly nngpStdErr: Tensor;
+  readonly ntkStdErr: Tensor | null;
   /** The individual samples, with keepSamples. */
-  readonly perSample?: readonly { nngp: Matrix; ntk: Matrix | null }[];
+  readonly perSample?: readonly { nngp: Tensor; ntk: Tensor | null }[];
 }
 
-function toMatrix(t: Tensor): Matrix {
-  return matrix(t.shape[0], t.size / t.shape[0], Float64Array.from(t.dataSync()));
+/** Running mean and sum of squared deviations of one kernel over the samples so far. */
+interface Running {
+  mean: Tensor;
+  m2: Tensor;
+}
+
+/** Welford's update with the (s + 1)-th sample x: mean += (x - mean) / (s + 1), m2 += (x - mean_old)(x - mean_new). */
+function welford(acc: Running | null, x: Tensor, s: number): Running {
+  if (acc === null) return { mean: tg.mul(x, 1), m2: tg.zerosLike(x) };
+  const delta = tg.sub(x, acc.mean);
+  const mean = tg.add(acc.mean, tg.div(delta, s + 1));
+  return { mean, m2: tg.add(acc.m2, tg.mul(delta, tg.sub(x, mean))) };
 }
 
 /**
  * Averages the empirical NNGP and NTK of `model` between x1 and x2 (default x1) over `samples`
- * random initializations drawn in x1's dtype (use float64 for tight comparisons).
+ * random initializations drawn in x1's dtype (use float64 for tight comparisons), on x1's backend.
  * @example
  * const net = serial(Dense(1024, { W_std: 1.5 }), Erf(), Dense(1, { W_std: 1.5 }));
  * const mc = monteCarloKernels(net, x, undefined, { samples: 16 });
@@ -67,8 +80,8 @@ export function monteCarloKernels(model: InitApplyModel, x1: Tensor, x2?: Tensor
   if (!Number.isInteger(S) || S < 1) throw new Error(`${fn}: samples must be a positive integer, got ${S}`);
   if (x1.rank < 2) throw new Error(`${fn}: x1 must be a batch [N, ...], got [${x1.shape.join(',')}]`);
   const y = x2 ?? x1;
-  if (y.rank !== x1.rank || y.shape.slice(1).join() !== x1.shape.slice(1).join() || y.dtype !== x1.dtype) {
-    throw new Error(`${fn}: x1 ${x1.dtype}[${x1.shape}] and x2 ${y.dtype}[${y.shape}] must be batches of the same input shape and dtype`);
+  if (y.rank !== x1.rank || y.shape.slice(1).join() !== x1.shape.slice(1).join() || y.dtype !== x1.dtype || y.backend !== x1.backend) {
+    throw new Error(`${fn}: x1 ${x1.dtype}[${x1.shape}] and x2 ${y.dtype}[${y.shape}] must be batches of the same input shape and dtype, on one backend`);
   }
   const withNtk = opts.ntk ?? true;
   const key = opts.key ?? tg.key(0);
@@ -80,51 +93,56 @@ export function monteCarloKernels(model: InitApplyModel, x1: Tensor, x2?: Tensor
     }
     return out;
   };
-  const n1 = x1.shape[0];
-  const n2 = y.shape[0];
-  const sum = { nngp: new Float64Array(n1 * n2), ntk: new Float64Array(n1 * n2) };
-  const sq = { nngp: new Float64Array(n1 * n2), ntk: new Float64Array(n1 * n2) };
-  const perSample: { nngp: Matrix; ntk: Matrix | null }[] = [];
-  for (let s = 0; s < S; s++) {
-    const { params } = model.init(tg.foldIn(key, s), inputShape, x1.dtype);
-    try {
-      const { nngp, ntk } = tg.tidy(() => {
-        const f1 = apply(params, x1);
-        const f2 = x2 === undefined ? f1 : apply(params, y);
-        const k = f1.shape[1];
-        const empNngp = toMatrix(tg.div(tg.matmul(f1, f2, { transposeB: true }), k));
-        const empNtk = withNtk ? toMatrix(empiricalNtk(apply, params, x1, y, { trace: true, method: opts.method ?? 'structured' })) : null;
-        return { nngp: empNngp, ntk: empNtk };
-      });
-      for (let i = 0; i < n1 * n2; i++) {
-        sum.nngp[i] += nngp.data[i];
-        sq.nngp[i] += nngp.data[i] * nngp.data[i];
-        if (ntk) {
-          sum.ntk[i] += ntk.data[i];
-          sq.ntk[i] += ntk.data[i] * ntk.data[i];
-        }
+  let accK: Running | null = null;
+  let accT: Running | null = null;
+  const perSample: { nngp: Tensor; ntk: Tensor | null }[] = [];
+  const release = (acc: Running | null) => {
+    if (acc) tg.dispose([acc.mean, acc.m2]);
+  };
+  try {
+    for (let s = 0; s < S; s++) {
+      const { params } = model.init(tg.foldIn(key, s), inputShape, x1.dtype);
+      try {
+        const next = tg.tidy(() => {
+          const f1 = apply(params, x1);
+          const f2 = x2 === undefined ? f1 : apply(params, y);
+          const empNngp = tg.div(tg.matmul(f1, f2, { transposeB: true }), f1.shape[1]);
+          const empNtk = withNtk ? empiricalNtk(apply, params, x1, y, { trace: true, method: opts.method ?? 'structured' }) : null;
+          return {
+            k: welford(accK, empNngp, s),
+            t: empNtk === null ? null : welford(accT, empNtk, s),
+            sample: opts.keepSamples ? { nngp: empNngp, ntk: empNtk } : null,
+          };
+        });
+        release(accK);
+        release(accT);
+        accK = next.k;
+        accT = next.t;
+        if (next.sample) perSample.push(next.sample);
+      } finally {
+        tg.dispose(params);
       }
-      if (opts.keepSamples) perSample.push({ nngp, ntk });
-    } finally {
-      tg.dispose(params);
+      opts.onSample?.(s + 1, S);
     }
-    opts.onSample?.(s + 1, S);
+  } catch (e) {
+    release(accK);
+    release(accT);
+    tg.dispose(perSample);
+    throw e;
   }
-  const mean = (a: Float64Array) => matrix(n1, n2, a.map((v) => v / S));
-  const stdErr = (a: Float64Array, q: Float64Array) =>
-    matrix(n1, n2, a.map((v, i) => {
-      if (S < 2) return 0;
-      const m = v / S;
-      // Sample variance with Bessel's correction, guarded against round-off below 0.
-      const variance = Math.max(0, (q[i] - S * m * m) / (S - 1));
-      return Math.sqrt(variance / S);
-    }));
-  return {
+  const k = accK!;
+  const t = accT as Running | null;
+  // Sample variance with Bessel's correction (m2 >= 0 by construction), then sd / sqrt(S).
+  const stdErr = (acc: Running) => tg.tidy(() => (S < 2 ? tg.zerosLike(acc.m2) : tg.sqrt(tg.div(acc.m2, (S - 1) * S))));
+  const result: MonteCarloKernels = {
     samples: S,
-    nngp: mean(sum.nngp),
-    ntk: withNtk ? mean(sum.ntk) : null,
-    nngpStdErr: stdErr(sum.nngp, sq.nngp),
-    ntkStdErr: withNtk ? stdErr(sum.ntk, sq.ntk) : null,
+    nngp: k.mean,
+    ntk: t === null ? null : t.mean,
+    nngpStdErr: stdErr(k),
+    ntkStdErr: t === null ? null : stdErr(t),
     ...(opts.keepSamples ? { perSample } : {}),
   };
+  k.m2.dispose();
+  t?.m2.dispose();
+  return result;
 }

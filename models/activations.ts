@@ -7,7 +7,8 @@
 import type { DType, Key, Tensor } from '../engine/index.ts';
 import * as tg from '../engine/index.ts';
 import { checkDims, checkInputTensor, formatShapeTree, isSingleShape, type Activation, type InitResult, type Params, type ShapeTree } from './layer.ts';
-import { erfMap, reluMap, tanhMap, tensorFunctionMap } from './kernels/gaussian.ts';
+import { erfKernelMap, reluKernelMap } from './kernels/closed-forms.ts';
+import { functionKernelMap, tanhKernelMap } from './kernels/quadrature.ts';
 import { withKernel, type KernelLayer } from './kernels/kernel-fn.ts';
 import { elementwiseRule, identityRule } from './kernels/rules.ts';
 import type { KernelRule } from './kernels/state.ts';
@@ -46,7 +47,7 @@ function elementwiseLayer<H>(layerName: string, hyper: H, fn: ElementwiseFn, rul
 
 /** max(x, 0); kernel in closed form (arc-cosine). @example serial(Dense(512), Relu(), Dense(1)) */
 export function Relu(): KernelLayer<Record<string, never>, Tensor> {
-  return elementwiseLayer('Relu', Object.freeze({}), tg.relu, elementwiseRule('Relu', reluMap()));
+  return elementwiseLayer('Relu', Object.freeze({}), tg.relu, elementwiseRule('Relu', reluKernelMap()));
 }
 
 /**
@@ -54,7 +55,7 @@ export function Relu(): KernelLayer<Record<string, never>, Tensor> {
  * @example serial(Dense(512), Tanh(), Dense(1))
  */
 export function Tanh(): KernelLayer<Record<string, never>, Tensor> {
-  return elementwiseLayer('Tanh', Object.freeze({}), tg.tanh, (k, ctx) => elementwiseRule('Tanh', tanhMap(ctx.quadrature))(k, ctx));
+  return elementwiseLayer('Tanh', Object.freeze({}), tg.tanh, (k, ctx) => elementwiseRule('Tanh', tanhKernelMap(ctx.quadrature))(k, ctx));
 }
 
 export interface ErfHyper {
@@ -78,7 +79,7 @@ export function Erf(opts: { a?: number; b?: number; c?: number } = {}): KernelLa
     if (a !== 1) y = tg.mul(y, a);
     return c === 0 ? y : tg.add(y, c);
   };
-  return elementwiseLayer('Erf', hyper, fn, elementwiseRule('Erf', erfMap(a, b, c)));
+  return elementwiseLayer('Erf', hyper, fn, elementwiseRule('Erf', erfKernelMap(a, b, c)));
 }
 
 /** The identity (e.g. the shortcut branch of a residual block). @example parallel(main, Identity()) */
@@ -100,6 +101,6 @@ export function Elementwise(fn: ElementwiseFn, fnName: string): KernelLayer<Elem
   if (typeof fn !== 'function') throw new Error(`Elementwise: fn must be a function of a tensor, got ${typeof fn}`);
   if (typeof fnName !== 'string' || fnName.length === 0) throw new Error('Elementwise: needs a non-empty name for the function');
   const label = `Elementwise(${fnName})`;
-  const rule: KernelRule = (k, ctx) => elementwiseRule(label, tensorFunctionMap(label, fn, ctx.quadrature))(k, ctx);
+  const rule: KernelRule = (k, ctx) => elementwiseRule(label, functionKernelMap(label, fn, ctx.quadrature))(k, ctx);
   return elementwiseLayer('Elementwise', Object.freeze({ fn, fnName }), fn, rule, label);
 }

@@ -56,8 +56,9 @@ export interface Layer<H = unknown, O extends Activation = Activation> {
   readonly kernelRule?: KernelRule;
   /**
    * The infinite-width NNGP and NTK kernels of this layer (or whole model) between x1 and x2
-   * (default x1), as stax's kernel_fn. Present on every layer of models/.
-   * @example const { nngp, ntk } = net.kernel!(xTrain, xTest); // float64 matrices [N1, N2]
+   * (default x1), as stax's kernel_fn. Present on every layer of models/. Tensors on the inputs'
+   * backend and dtype (host arrays: float64 on the CPU); read them with `await t.data()`.
+   * @example const { nngp, ntk } = net.kernel!(xTrain, xTest); // tensors [N1, N2]
    */
   kernel?(x1: KernelInput, x2?: KernelInput, opts?: KernelOptions): KernelResult;
 }

@@ -57,6 +57,10 @@ export const Sin = unary('sin', (a) => ops.cos(a));
 export const Cos = unary('cos', (a) => ops.neg(ops.sin(a)));
 export const Log1p = unary('log1p', (a) => ops.reciprocal(ops.add(a, 1)));
 export const Expm1 = unary('expm1', (_a, out) => ops.add(out, 1));
+/** d acos(a) = -1 / sqrt(1 - a^2): infinite at a = +-1, where callers that differentiate must stay inside. */
+export const Acos = unary('acos', (a) => ops.neg(ops.reciprocal(ops.sqrt(ops.mul(ops.sub(1, a), ops.add(1, a))))));
+/** d asin(a) = 1 / sqrt(1 - a^2), written (1 - a)(1 + a) to keep digits near +-1. */
+export const Asin = unary('asin', (a) => ops.reciprocal(ops.sqrt(ops.mul(ops.sub(1, a), ops.add(1, a)))));
 
 export function binaryShapeRule(name: string, inputs: readonly Abstract[], int32 = false): Abstract {
   const [a, b] = inputs;

@@ -11,7 +11,7 @@ import * as mv from './movement.ts';
 import * as red from './reduce.ts';
 
 export const PRIMITIVES = [
-  ew.Neg, ew.Exp, ew.Log, ew.Sqrt, ew.Tanh, ew.Erf, ew.Abs, ew.Sign, ew.Sin, ew.Cos, ew.Log1p, ew.Expm1,
+  ew.Neg, ew.Exp, ew.Log, ew.Sqrt, ew.Tanh, ew.Erf, ew.Abs, ew.Sign, ew.Sin, ew.Cos, ew.Log1p, ew.Expm1, ew.Acos, ew.Asin,
   ew.Add, ew.Sub, ew.Mul, ew.Div, ew.Max, ew.Min, ew.Pow,
   ew.Greater, ew.GreaterEqual, ew.Less, ew.LessEqual, ew.Equal, ew.NotEqual,
   ew.Where, ew.Cast, ew.Identity, ew.StopGradient,

@@ -44,6 +44,8 @@ export const unaryKernels = {
   cos: unary('Math.cos(x)'),
   log1p: unary('Math.log1p(x)'),
   expm1: unary('Math.expm1(x)'),
+  acos: unary('Math.acos(x)'),
+  asin: unary('Math.asin(x)'),
 } satisfies Record<string, CpuKernel>;
 
 function binary(expr: string): CpuKernel {

@@ -70,6 +70,7 @@ function reduce(op: 'sum' | 'reduceMax'): Planner {
 export const KERNELS: Record<PrimitiveName, WebGpuKernel> = {
   neg: elementwise, exp: elementwise, log: elementwise, sqrt: elementwise, tanh: elementwise, erf: elementwise,
   abs: elementwise, sign: elementwise, sin: elementwise, cos: elementwise, log1p: elementwise, expm1: elementwise,
+  acos: elementwise, asin: elementwise,
   add: elementwise, sub: elementwise, mul: elementwise, div: elementwise, max: elementwise, min: elementwise, pow: elementwise,
   greater: elementwise, greaterEqual: elementwise, less: elementwise, lessEqual: elementwise, equal: elementwise, notEqual: elementwise,
   where: elementwise,

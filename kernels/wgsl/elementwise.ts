@@ -72,6 +72,22 @@ const HELPERS: Record<string, { deps: string[]; code: string }> = {
   return sign(x) * (1.0 - exp(q));
 }`,
   },
+  tg_acos: {
+    deps: [],
+    // atan2 of (sqrt(1 - x^2), x), with 1 - x^2 = (1 - x)(1 + x): accurate near +-1, where the
+    // builtin acos of some drivers loses half its digits. NaN outside [-1, 1] (from a uniform).
+    code: `fn tg_acos(x: f32) -> f32 {
+  if (!(abs(x) <= 1.0)) { return u.nan; }
+  return atan2(sqrt((1.0 - x) * (1.0 + x)), x);
+}`,
+  },
+  tg_asin: {
+    deps: [],
+    code: `fn tg_asin(x: f32) -> f32 {
+  if (!(abs(x) <= 1.0)) { return u.nan; }
+  return atan2(x, sqrt((1.0 - x) * (1.0 + x)));
+}`,
+  },
   tg_sign: {
     deps: [],
     code: `fn tg_sign(x: f32) -> f32 {
@@ -120,6 +136,8 @@ export const ELEMENTWISE_EXPRESSIONS: Record<string, { arity: number; expr: stri
   cos: { arity: 1, expr: 'cos(a)' },
   log1p: { arity: 1, expr: 'tg_log1p(a)' },
   expm1: { arity: 1, expr: 'tg_expm1(a)' },
+  acos: { arity: 1, expr: 'tg_acos(a)' },
+  asin: { arity: 1, expr: 'tg_asin(a)' },
   identity: { arity: 1, expr: 'a' },
   stopGradient: { arity: 1, expr: 'a' },
   cast: { arity: 1, expr: 'a' },
@@ -209,6 +227,7 @@ export function elementwiseProgram(op: string, inputShapes: readonly (readonly n
   const strided = modes.includes('strided');
   const u = new UniformBlock().u32('n', n);
   if (op === 'pow') u.f32('inf', Infinity).f32('nan', NaN);
+  if (op === 'acos' || op === 'asin') u.f32('nan', NaN);
   if (strided) {
     shape.forEach((d, i) => u.u32(`d${i}`, d));
     modes.forEach((m, k) => {

@@ -25,12 +25,20 @@
  * (position, channel) pairs, and only equal positions share weights in the next Dense).
  * fanInSum adds kernels (independent zero-mean branches), fanInConcat along channels averages
  * them weighted by channel counts.
+ *
+ * Everything is engine ops on the tensors of state.ts, so the rules run on every backend and are
+ * differentiable: affine steps are a scale and a shift, the offset sums of Conv and AvgPool are
+ * the one conv primitive applied to the covariance seen as an image over a pair of spatial axes
+ * (a diagonal filter for Conv's shared offsets, a ones filter for pooling's independent ones),
+ * nonlinearities are elementwise closed forms (closed-forms.ts) or 2-D quadrature on tensors
+ * (quadrature.ts).
  */
-import { samePadding } from '../../engine/index.ts';
-import type { GaussianMap } from './gaussian.ts';
+import * as tg from '../../engine/index.ts';
+import type { Tensor } from '../../engine/index.ts';
+import type { KernelMap } from './closed-forms.ts';
 import {
-  entriesPerPair,
-  mapArrays,
+  mapKernels,
+  mirrorPairs,
   requireDense,
   requireImage,
   singleState,
@@ -38,24 +46,28 @@ import {
   type KernelContext,
   type KernelRule,
   type KernelState,
+  type SpatialLayout,
 } from './state.ts';
 
-/** The hyper-parameters an affine rule reads (DenseHyper / ConvHyper satisfy it). */
+/**
+ * The hyper-parameters an affine rule reads (DenseHyper / ConvHyper satisfy it). W_std and b_std
+ * may also be scalar tensors (of the kernel's dtype and backend): the kernel is then
+ * differentiable with respect to them.
+ */
 export interface AffineHyper {
-  readonly W_std: number;
-  readonly b_std: number | null;
+  readonly W_std: number | Tensor;
+  readonly b_std: number | Tensor | null;
   readonly parameterization: 'ntk' | 'standard';
 }
 
-function scaleShift(a: Float64Array, scale: number, shift: number): Float64Array {
-  const out = new Float64Array(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = scale * a[i] + shift;
-  return out;
+/** x^2 of a number or a tensor. */
+function squared(x: number | Tensor): number | Tensor {
+  return typeof x === 'number' ? x * x : tg.mul(x, x);
 }
 
 /**
- * The shared affine step. `unscaled` is A above, applied to arrays of `batch` sample pairs; it
- * returns arrays laid out for `spatial` (the output's spatial shape).
+ * The shared affine step. `unscaled` is A above, applied to a kernel tensor with `lead` sample
+ * axes (2 for cross kernels, 1 for self-covariances); it returns the output's positions.
  */
 function affine(
   k: KernelState,
@@ -64,27 +76,24 @@ function affine(
   fanIn: number,
   channelsOut: number,
   spatial: readonly number[],
-  unscaled: (a: Float64Array, batch: number) => Float64Array,
+  unscaled: (a: Tensor, lead: number) => Tensor,
 ): KernelState {
-  const w2 = hyper.W_std * hyper.W_std;
-  const b2 = hyper.b_std === null ? 0 : hyper.b_std * hyper.b_std;
-  const cross = k.n1 * k.n2;
-  const nngpU = unscaled(k.nngp, cross);
-  const nngp = scaleShift(nngpU, w2, b2);
-  let ntk: Float64Array | null = null;
+  const w2 = squared(hyper.W_std);
+  const b2 = hyper.b_std === null ? 0 : squared(hyper.b_std);
+  const scaleShift = (a: Tensor) => (b2 === 0 ? tg.mul(a, w2) : tg.add(tg.mul(a, w2), b2));
+  const nngpU = unscaled(k.nngp, 2);
+  const nngp = scaleShift(nngpU);
+  let ntk: Tensor | null = null;
   if (k.ntk !== null) {
-    const ntkU = unscaled(k.ntk, cross);
-    ntk = new Float64Array(ntkU.length);
-    if (hyper.parameterization === 'ntk') {
-      for (let i = 0; i < ntk.length; i++) ntk[i] = nngp[i] + w2 * ntkU[i];
-    } else {
-      const bias = hyper.b_std === null ? 0 : 1;
-      for (let i = 0; i < ntk.length; i++) ntk[i] = fanIn * nngpU[i] + w2 * ntkU[i] + bias;
+    const ntkU = tg.mul(unscaled(k.ntk, 2), w2);
+    if (hyper.parameterization === 'ntk') ntk = tg.add(nngp, ntkU);
+    else {
+      const grown = tg.add(tg.mul(nngpU, fanIn), ntkU);
+      ntk = hyper.b_std === null ? grown : tg.add(grown, 1);
     }
   }
-  const self = (a: Float64Array, batch: number) => scaleShift(unscaled(a, batch), w2, b2);
-  const cov1 = self(k.cov1, k.n1);
-  const cov2 = k.cov2 === k.cov1 ? cov1 : self(k.cov2, k.n2);
+  const cov1 = scaleShift(unscaled(k.cov1, 1));
+  const cov2 = k.cov2 === k.cov1 ? cov1 : scaleShift(unscaled(k.cov2, 1));
   return { ...k, spatial, nngp, ntk, cov1, cov2, channels: channelsOut, isGaussian: true, sources: [ctx.nextSource()] };
 }
 
@@ -108,51 +117,72 @@ export interface ConvKernelHyper extends AffineHyper {
   readonly dilation: readonly [number, number];
 }
 
-/**
- * For each output position along one axis and each offset in the window, the input position it
- * reads (-1 where it falls into the zero padding). Output size and SAME padding follow tg.conv2d.
- */
-function windowTable(inSize: number, window: number, stride: number, dilation: number, padding: 'SAME' | 'VALID'): { out: number; idx: Int32Array } {
-  const eff = (window - 1) * dilation + 1;
-  const out = padding === 'SAME' ? Math.ceil(inSize / stride) : Math.floor((inSize - eff) / stride) + 1;
-  const lo = padding === 'SAME' ? samePadding(inSize, window, stride, dilation)[0] : 0;
-  const idx = new Int32Array(Math.max(out, 0) * window);
-  for (let o = 0; o < out; o++) {
-    for (let a = 0; a < window; a++) {
-      const i = o * stride + a * dilation - lo;
-      idx[o * window + a] = i >= 0 && i < inSize ? i : -1;
-    }
-  }
-  return { out, idx };
+/** One spatial axis of a window sliding over an input: output size and zero padding. */
+interface AxisWindow {
+  readonly size: number;
+  readonly window: number;
+  readonly stride: number;
+  readonly dilation: number;
+  readonly out: number;
+  readonly lo: number;
+  readonly hi: number;
 }
 
-/** 2-D window table: for output position P and offset f = (a, b), the flat input position or -1. */
-function window2d(
-  spatial: readonly number[],
-  window: readonly [number, number],
-  strides: readonly [number, number],
-  dilation: readonly [number, number],
-  padding: 'SAME' | 'VALID',
-): { out: [number, number]; idx: Int32Array; size: number } {
-  const [H, W] = spatial;
-  const th = windowTable(H, window[0], strides[0], dilation[0], padding);
-  const tw = windowTable(W, window[1], strides[1], dilation[1], padding);
-  const size = window[0] * window[1];
-  const so = th.out * tw.out;
-  const idx = new Int32Array(so * size);
-  for (let oh = 0; oh < th.out; oh++) {
-    for (let ow = 0; ow < tw.out; ow++) {
-      const P = oh * tw.out + ow;
-      for (let a = 0; a < window[0]; a++) {
-        for (let b = 0; b < window[1]; b++) {
-          const ih = th.idx[oh * window[0] + a];
-          const iw = tw.idx[ow * window[1] + b];
-          idx[P * size + a * window[1] + b] = ih < 0 || iw < 0 ? -1 : ih * W + iw;
-        }
-      }
-    }
+/**
+ * The output size and padding of a window along one axis, as tg.conv2d and the layers compute
+ * them (SAME: ceil(in / stride) outputs, padding split with the extra after; VALID: none).
+ * The one place the kernel rules read conv / pool geometry.
+ */
+function axisWindow(size: number, window: number, stride: number, dilation: number, padding: 'SAME' | 'VALID'): AxisWindow {
+  const [lo, hi] = tg.windowPadding(padding, size, window, stride, dilation);
+  return { size, window, stride, dilation, out: tg.windowOutputLength(size, window, stride, dilation, padding), lo, hi };
+}
+
+/**
+ * Sums a window over one spatial axis of a kernel tensor, on both sides of the position pair at
+ * once: the pair plane (x1 position, x2 position) of that axis is an image, convolved with the
+ * [window, window] filter `filter` (the identity for Conv, whose offsets are shared by both sides;
+ * all ones for pooling, whose sides are independent). `a` is [B, X1, Y1, X2, Y2] with the axis
+ * at 1 and 3 (`axis` 0) or 2 and 4 (`axis` 1).
+ */
+function pairWindowSum(a: Tensor, axis: 0 | 1, g: AxisWindow, filter: Tensor): Tensor {
+  const [B, X1, Y1, X2, Y2] = a.shape;
+  // Move the two positions of `axis` last: [B, other1, other2, p1, p2].
+  const perm = axis === 0 ? [0, 2, 4, 1, 3] : [0, 1, 3, 2, 4];
+  const others = axis === 0 ? [Y1, Y2] : [X1, X2];
+  const moved = tg.transpose(a, perm);
+  const img = tg.reshape(moved, [B * others[0] * others[1], axis === 0 ? X1 : Y1, axis === 0 ? X2 : Y2, 1]);
+  const out = tg.conv2d(img, filter, { strides: [g.stride, g.stride], dilation: [g.dilation, g.dilation], padding: [[g.lo, g.hi], [g.lo, g.hi]] });
+  const back = tg.reshape(out, [B, others[0], others[1], g.out, g.out]);
+  // Undo the move: [B, o1, o2, q1, q2] -> positions in their original slots.
+  return tg.transpose(back, axis === 0 ? [0, 3, 1, 4, 2] : [0, 1, 3, 2, 4]);
+}
+
+/** A [k, k, 1, 1] filter: the identity (shared offsets) or all ones (independent offsets). */
+function pairFilter(k: number, kind: 'identity' | 'ones', like: Tensor): Tensor {
+  const data = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) data[i * k + j] = kind === 'ones' || i === j ? 1 : 0;
+  return tg.tensor(data, [k, k, 1, 1], like.dtype, like.backend);
+}
+
+/**
+ * The window sum over both spatial axes of a kernel tensor with `lead` sample axes, for the
+ * 'full' layout (position pairs, via pairWindowSum per axis) or the 'diagonal' one (one position:
+ * a plain conv with a ones filter of the window's shape).
+ */
+function windowSum(a: Tensor, lead: number, layout: SpatialLayout, gh: AxisWindow, gw: AxisWindow, kind: 'identity' | 'ones'): Tensor {
+  const leadShape = a.shape.slice(0, lead);
+  const B = leadShape.reduce((x, y) => x * y, 1);
+  if (layout === 'diagonal') {
+    const img = tg.reshape(a, [B, gh.size, gw.size, 1]);
+    const ones = tg.ones([gh.window, gw.window, 1, 1], a.dtype, a.backend);
+    const out = tg.conv2d(img, ones, { strides: [gh.stride, gw.stride], dilation: [gh.dilation, gw.dilation], padding: [[gh.lo, gh.hi], [gw.lo, gw.hi]] });
+    return tg.reshape(out, [...leadShape, gh.out, gw.out]);
   }
-  return { out: [th.out, tw.out], idx, size };
+  let t = tg.reshape(a, [B, gh.size, gw.size, gh.size, gw.size]);
+  t = pairWindowSum(t, 0, gh, pairFilter(gh.window, kind, a));
+  t = pairWindowSum(t, 1, gw, pairFilter(gw.window, kind, a));
+  return tg.reshape(t, [...leadShape, gh.out, gw.out, gh.out, gw.out]);
 }
 
 /**
@@ -163,128 +193,97 @@ export function convRule(name: string, hyper: ConvKernelHyper): KernelRule {
   return (kt, ctx) => {
     const k = singleState(name, kt);
     requireImage(name, k);
-    const S = k.spatial[0] * k.spatial[1];
-    const t = window2d(k.spatial, hyper.filterShape, hyper.strides, hyper.dilation, hyper.padding);
-    if (t.out[0] < 1 || t.out[1] < 1) throw new Error(`${name}: the filter does not fit the ${k.spatial.join('x')} input with ${hyper.padding} padding`);
-    const So = t.out[0] * t.out[1];
-    const F = t.size;
-    const inv = 1 / F;
-    const unscaled = (a: Float64Array, batch: number): Float64Array => {
-      if (k.layout === 'diagonal') {
-        const out = new Float64Array(batch * So);
-        for (let bi = 0; bi < batch; bi++) {
-          const src = bi * S;
-          for (let P = 0; P < So; P++) {
-            let acc = 0;
-            for (let f = 0; f < F; f++) {
-              const ip = t.idx[P * F + f];
-              if (ip >= 0) acc += a[src + ip];
-            }
-            out[bi * So + P] = acc * inv;
-          }
-        }
-        return out;
-      }
-      const out = new Float64Array(batch * So * So);
-      for (let bi = 0; bi < batch; bi++) {
-        const src = bi * S * S;
-        const dst = bi * So * So;
-        for (let P = 0; P < So; P++) {
-          for (let Q = 0; Q < So; Q++) {
-            let acc = 0;
-            for (let f = 0; f < F; f++) {
-              const ip = t.idx[P * F + f];
-              const iq = t.idx[Q * F + f];
-              if (ip >= 0 && iq >= 0) acc += a[src + ip * S + iq];
-            }
-            out[dst + P * So + Q] = acc * inv;
-          }
-        }
-      }
-      return out;
-    };
-    return affine(k, ctx, hyper, k.channels * F, hyper.outChannels, t.out, unscaled);
+    const gh = axisWindow(k.spatial[0], hyper.filterShape[0], hyper.strides[0], hyper.dilation[0], hyper.padding);
+    const gw = axisWindow(k.spatial[1], hyper.filterShape[1], hyper.strides[1], hyper.dilation[1], hyper.padding);
+    if (gh.out < 1 || gw.out < 1) throw new Error(`${name}: the filter does not fit the ${k.spatial.join('x')} input with ${hyper.padding} padding`);
+    const F = hyper.filterShape[0] * hyper.filterShape[1];
+    const unscaled = (a: Tensor, lead: number) => tg.mul(windowSum(a, lead, k.layout, gh, gw, 'identity'), 1 / F);
+    return affine(k, ctx, hyper, k.channels * F, hyper.outChannels, [gh.out, gw.out], unscaled);
   };
 }
 
+/** The diagonal (p, p) of a 'full' kernel tensor [...lead, H, W, H, W], as [...lead, H, W]. */
+function positionDiagonal(a: Tensor, lead: number): Tensor {
+  const leadShape = a.shape.slice(0, lead);
+  const [H, W] = a.shape.slice(lead, lead + 2);
+  const S = H * W;
+  const B = leadShape.reduce((x, y) => x * y, 1);
+  const flat = tg.reshape(a, [B, S * S]);
+  return tg.reshape(tg.slice(flat, [0, 0], [B, S * S], [1, S + 1]), [...leadShape, H, W]);
+}
+
 /**
- * Elementwise nonlinearity phi with T and Tdot from `map`: K' = T(Sigma), Theta' = Theta Tdot(Sigma).
- * Needs a Gaussian input (an affine layer, possibly followed by linear ones, before it).
- * @example elementwiseRule('Relu', reluMap())
+ * The variances of the two sides of every entry of the cross kernel, shaped to broadcast against
+ * it: [n1, 1, ...] and [1, n2, ...] (for 'full', the x1 side varies with p and the x2 side with q).
  */
-export function elementwiseRule(name: string, map: GaussianMap): KernelRule {
+function sideVariances(k: KernelState): [Tensor, Tensor] {
+  const sp = k.spatial;
+  if (k.layout === 'none') return [tg.reshape(k.cov1, [k.n1, 1]), tg.reshape(k.cov2, [1, k.n2])];
+  if (k.layout === 'diagonal') return [tg.reshape(k.cov1, [k.n1, 1, ...sp]), tg.reshape(k.cov2, [1, k.n2, ...sp])];
+  const d1 = positionDiagonal(k.cov1, 1);
+  const d2 = k.cov2 === k.cov1 ? d1 : positionDiagonal(k.cov2, 1);
+  return [tg.reshape(d1, [k.n1, 1, ...sp, 1, 1]), tg.reshape(d2, [1, k.n2, 1, 1, ...sp])];
+}
+
+/** Self-covariance map through a nonlinearity: T at (p, q) of the same sample. */
+function selfExpectation(k: KernelState, cov: Tensor, n: number, map: KernelMap): Tensor {
+  if (k.layout !== 'full') return map.expectations(cov, cov, cov, false).t;
+  const d = positionDiagonal(cov, 1);
+  return map.expectations(tg.reshape(d, [n, ...k.spatial, 1, 1]), cov, tg.reshape(d, [n, 1, 1, ...k.spatial]), false).t;
+}
+
+function requireGaussian(name: string, k: KernelState): void {
+  if (!k.isGaussian) {
+    throw new Error(
+      `${name}: its input is not a Gaussian process at infinite width (network input, or the output of a nonlinearity, Flatten or fanInConcat); ` +
+        'put a Dense or Conv layer before the nonlinearity',
+    );
+  }
+}
+
+/**
+ * Of a symmetric block's cross kernel [n, n, ...pos]: 1 on one entry of each mirror pair
+ * (i, j, (p, q)) ~ (j, i, (q, p)) (i < j, or i = j and q >= p), 0 on the other.
+ */
+function upperMask(k: KernelState, like: Tensor): Tensor {
+  const n = k.n1;
+  const S = k.layout === 'full' ? k.spatial[0] * k.spatial[1] : 1;
+  const data = new Float64Array(n * n * S * S);
+  for (let i = 0; i < n; i++) {
+    for (let j = i; j < n; j++) {
+      for (let p = 0; p < S; p++) for (let q = i === j ? p : 0; q < S; q++) data[((i * n + j) * S + p) * S + q] = 1;
+    }
+  }
+  const shape = k.layout === 'full' ? [n, n, ...k.spatial, ...k.spatial] : [n, n, ...k.spatial.map(() => 1)];
+  return tg.tensor(data, shape, like.dtype, like.backend);
+}
+
+/**
+ * Elementwise nonlinearity phi with T and Tdot from `map` (closed-forms.ts, quadrature.ts):
+ * K' = T(Sigma), Theta' = Theta Tdot(Sigma). Needs a Gaussian input (an affine layer, possibly
+ * followed by linear ones, before it). A symmetric block stays exactly symmetric: the closed forms
+ * are symmetric in (s11, s22) to the last bit, and for the others one entry of each mirror pair
+ * is copied to the other.
+ * @example elementwiseRule('Relu', reluKernelMap())
+ */
+export function elementwiseRule(name: string, map: KernelMap): KernelRule {
   return (kt, ctx) => {
     const k = singleState(name, kt);
-    if (!k.isGaussian) {
-      throw new Error(
-        `${name}: its input is not a Gaussian process at infinite width (network input, or the output of a nonlinearity, Flatten or fanInConcat); ` +
-          'put a Dense or Conv layer before the nonlinearity',
-      );
+    requireGaussian(name, k);
+    const [v1, v2] = sideVariances(k);
+    const res = map.expectations(v1, k.nngp, v2, k.ntk !== null);
+    let t = res.t;
+    let tdot = res.tdot;
+    if (k.symmetric && !map.exactlySymmetric) {
+      const keep = upperMask(k, t);
+      const mirror = (x: Tensor) => tg.where(keep, x, mirrorPairs(x, k.layout));
+      t = mirror(t);
+      tdot = tdot && mirror(tdot);
     }
-    const P = entriesPerPair(k.layout, k.spatial);
-    const S = k.layout === 'full' ? k.spatial[0] * k.spatial[1] : 0;
-    // Variance of sample i at the position of entry e, on the x1 side (p) or the x2 side (q).
-    const varP = (cov: Float64Array, i: number, e: number) => (k.layout === 'full' ? cov[i * P + Math.floor(e / S) * (S + 1)] : cov[i * P + e]);
-    const varQ = (cov: Float64Array, i: number, e: number) => (k.layout === 'full' ? cov[i * P + (e % S) * (S + 1)] : cov[i * P + e]);
-
-    const cross = k.n1 * k.n2 * P;
-    // Entries to evaluate: all of them, or for a symmetric block one of each mirror pair
-    // (i, j, (p, q)) ~ (j, i, (q, p)): half the quadrature work, and exactly symmetric output.
-    const mirror = (e: number) => (k.layout === 'full' ? (e % S) * S + Math.floor(e / S) : e);
-    const picked: number[] = [];
-    for (let i = 0; i < k.n1; i++) {
-      for (let j = k.symmetric ? i : 0; j < k.n2; j++) {
-        const base = (i * k.n2 + j) * P;
-        for (let e = 0; e < P; e++) if (!(k.symmetric && i === j && mirror(e) < e)) picked.push(base + e);
-      }
-    }
-    const s11 = new Float64Array(picked.length);
-    const s12 = new Float64Array(picked.length);
-    const s22 = new Float64Array(picked.length);
-    picked.forEach((flat, r) => {
-      const e = flat % P;
-      const pair = (flat - e) / P;
-      const i = Math.floor(pair / k.n2);
-      const j = pair % k.n2;
-      s11[r] = varP(k.cov1, i, e);
-      s12[r] = k.nngp[flat];
-      s22[r] = varQ(k.cov2, j, e);
-    });
-    const res = map.expectations(s11, s12, s22, k.ntk !== null);
-    const nngp = new Float64Array(cross);
-    const tdot = k.ntk !== null ? new Float64Array(cross) : null;
-    picked.forEach((flat, r) => {
-      nngp[flat] = res.t[r];
-      if (tdot) tdot[flat] = res.tdot![r];
-      if (k.symmetric) {
-        const e = flat % P;
-        const pair = (flat - e) / P;
-        const i = Math.floor(pair / k.n2);
-        const j = pair % k.n2;
-        const other = (j * k.n2 + i) * P + mirror(e);
-        nngp[other] = res.t[r];
-        if (tdot) tdot[other] = res.tdot![r];
-      }
-    });
-    let ntk: Float64Array | null = null;
-    if (k.ntk !== null) {
-      ntk = new Float64Array(cross);
-      for (let i = 0; i < cross; i++) ntk[i] = k.ntk[i] * tdot![i];
-    }
-    const selfMap = (cov: Float64Array, n: number): Float64Array => {
-      const a = new Float64Array(n * P);
-      const b = new Float64Array(n * P);
-      for (let i = 0; i < n; i++) {
-        for (let e = 0; e < P; e++) {
-          a[i * P + e] = varP(cov, i, e);
-          b[i * P + e] = varQ(cov, i, e);
-        }
-      }
-      return map.expectations(a, cov, b, false).t;
-    };
-    const cov1 = selfMap(k.cov1, k.n1);
-    const cov2 = k.cov2 === k.cov1 ? cov1 : selfMap(k.cov2, k.n2);
-    return { ...k, nngp, ntk, cov1, cov2, isGaussian: false };
+    const ntk = k.ntk === null ? null : tg.mul(k.ntk, tdot!);
+    const cov1 = selfExpectation(k, k.cov1, k.n1, map);
+    const cov2 = k.cov2 === k.cov1 ? cov1 : selfExpectation(k, k.cov2, k.n2, map);
+    return { ...k, nngp: t, ntk, cov1, cov2, isGaussian: false };
   };
 }
 
@@ -306,42 +305,18 @@ export function avgPoolRule(
     const k = singleState(name, kt);
     requireImage(name, k);
     if (k.layout !== 'full') throw new Error(`${name}: needs the full position-pair kernel; compute it with { spatial: 'full' } (or 'auto')`);
-    const S = k.spatial[0] * k.spatial[1];
-    const t = window2d(k.spatial, hyper.window, hyper.strides, [1, 1], hyper.padding);
-    if (t.out[0] < 1 || t.out[1] < 1) throw new Error(`${name}: the window does not fit the ${k.spatial.join('x')} input`);
-    const So = t.out[0] * t.out[1];
-    const G = t.size;
-    const inv = 1 / G;
-    const pool = (a: Float64Array, batch: number): Float64Array => {
-      // Separable: pool the x1-side position, then the x2-side one.
-      const tmp = new Float64Array(So * S);
-      const out = new Float64Array(batch * So * So);
-      for (let bi = 0; bi < batch; bi++) {
-        const src = bi * S * S;
-        tmp.fill(0);
-        for (let P = 0; P < So; P++) {
-          for (let g = 0; g < G; g++) {
-            const ip = t.idx[P * G + g];
-            if (ip < 0) continue;
-            for (let q = 0; q < S; q++) tmp[P * S + q] += a[src + ip * S + q];
-          }
-        }
-        const dst = bi * So * So;
-        for (let P = 0; P < So; P++) {
-          for (let Q = 0; Q < So; Q++) {
-            let acc = 0;
-            for (let g = 0; g < G; g++) {
-              const iq = t.idx[Q * G + g];
-              if (iq >= 0) acc += tmp[P * S + iq];
-            }
-            out[dst + P * So + Q] = acc * inv * inv;
-          }
-        }
-      }
-      return out;
-    };
-    return { ...k, ...mapArrays(k, pool), spatial: t.out };
+    const gh = axisWindow(k.spatial[0], hyper.window[0], hyper.strides[0], 1, hyper.padding);
+    const gw = axisWindow(k.spatial[1], hyper.window[1], hyper.strides[1], 1, hyper.padding);
+    if (gh.out < 1 || gw.out < 1) throw new Error(`${name}: the window does not fit the ${k.spatial.join('x')} input`);
+    const inv = 1 / (hyper.window[0] * hyper.window[1]);
+    const pool = (lead: number) => (a: Tensor) => tg.mul(windowSum(a, lead, 'full', gh, gw, 'ones'), inv * inv);
+    return { ...k, ...mapKernels(k, pool(2), pool(1)), spatial: [gh.out, gw.out] };
   };
+}
+
+/** The mean over the trailing `count` axes. */
+function meanTrailing(a: Tensor, count: number): Tensor {
+  return tg.mean(a, Array.from({ length: count }, (_, i) => a.rank - count + i));
 }
 
 /**
@@ -353,17 +328,7 @@ export function globalAvgPoolRule(name: string): KernelRule {
     const k = singleState(name, kt);
     requireImage(name, k);
     if (k.layout !== 'full') throw new Error(`${name}: needs the full position-pair kernel; compute it with { spatial: 'full' } (or 'auto')`);
-    const P = entriesPerPair(k.layout, k.spatial);
-    const mean = (a: Float64Array, batch: number): Float64Array => {
-      const out = new Float64Array(batch);
-      for (let bi = 0; bi < batch; bi++) {
-        let acc = 0;
-        for (let e = 0; e < P; e++) acc += a[bi * P + e];
-        out[bi] = acc / P;
-      }
-      return out;
-    };
-    return { ...k, ...mapArrays(k, mean), layout: 'none', spatial: [] };
+    return { ...k, ...mapKernels(k, (a) => meanTrailing(a, 4)), layout: 'none', spatial: [] };
   };
 }
 
@@ -379,17 +344,8 @@ export function flattenRule(name: string): KernelRule {
     const k = singleState(name, kt);
     if (k.layout === 'none') return k;
     const S = k.spatial[0] * k.spatial[1];
-    const P = entriesPerPair(k.layout, k.spatial);
-    const diagMean = (a: Float64Array, batch: number): Float64Array => {
-      const out = new Float64Array(batch);
-      for (let bi = 0; bi < batch; bi++) {
-        let acc = 0;
-        for (let p = 0; p < S; p++) acc += a[bi * P + (k.layout === 'full' ? p * (S + 1) : p)];
-        out[bi] = acc / S;
-      }
-      return out;
-    };
-    return { ...k, ...mapArrays(k, diagMean), layout: 'none', spatial: [], channels: k.channels * S, isGaussian: false };
+    const diagMean = (lead: number) => (a: Tensor) => meanTrailing(k.layout === 'full' ? positionDiagonal(a, lead) : a, 2);
+    return { ...k, ...mapKernels(k, diagMean(2), diagMean(1)), layout: 'none', spatial: [], channels: k.channels * S, isGaussian: false };
   };
 }
 
@@ -407,13 +363,25 @@ function sameLayout(name: string, ks: readonly KernelState[]): void {
   });
 }
 
-function sumArrays(arrays: readonly Float64Array[]): Float64Array {
-  const out = Float64Array.from(arrays[0]);
-  for (let j = 1; j < arrays.length; j++) {
-    const a = arrays[j];
-    for (let i = 0; i < out.length; i++) out[i] += a[i];
-  }
+/** sum_j weights[j] * ts[j] (weights null: a plain sum), in input order. */
+function combine(ts: readonly Tensor[], weights: readonly number[] | null): Tensor {
+  let out = weights === null ? ts[0] : tg.mul(ts[0], weights[0]);
+  for (let j = 1; j < ts.length; j++) out = tg.add(out, weights === null ? ts[j] : tg.mul(ts[j], weights[j]));
   return out;
+}
+
+/** Combines the kernels of several branches entry by entry (cov2 stays cov1 when all share it). */
+function combineStates(ks: readonly KernelState[], weights: readonly number[] | null): Pick<KernelState, 'nngp' | 'ntk' | 'cov1' | 'cov2' | 'symmetric' | 'sources'> {
+  const shared = ks.every((k) => k.cov2 === k.cov1);
+  const cov1 = combine(ks.map((k) => k.cov1), weights);
+  return {
+    symmetric: ks.every((k) => k.symmetric),
+    nngp: combine(ks.map((k) => k.nngp), weights),
+    ntk: ks[0].ntk === null ? null : combine(ks.map((k) => k.ntk!), weights),
+    cov1,
+    cov2: shared ? cov1 : combine(ks.map((k) => k.cov2), weights),
+    sources: [...new Set(ks.flatMap((k) => k.sources))],
+  };
 }
 
 /**
@@ -441,18 +409,7 @@ export function fanInSumRule(name: string): KernelRule {
     if (ks.filter((k) => !k.isGaussian).length > 1) {
       throw new Error(`${name}: more than one input is non-Gaussian (ends in a nonlinearity); only one branch may, the others must end in a Dense / Conv (or Identity of one)`);
     }
-    const shared = ks.every((k) => k.cov2 === k.cov1);
-    const cov1 = sumArrays(ks.map((k) => k.cov1));
-    return {
-      ...ks[0],
-      symmetric: ks.every((k) => k.symmetric),
-      nngp: sumArrays(ks.map((k) => k.nngp)),
-      ntk: ks[0].ntk === null ? null : sumArrays(ks.map((k) => k.ntk!)),
-      cov1,
-      cov2: shared ? cov1 : sumArrays(ks.map((k) => k.cov2)),
-      isGaussian: ks.every((k) => k.isGaussian),
-      sources: [...new Set(ks.flatMap((k) => k.sources))],
-    };
+    return { ...ks[0], ...combineStates(ks, null), isGaussian: ks.every((k) => k.isGaussian) };
   };
 }
 
@@ -471,27 +428,7 @@ export function fanInConcatRule(name: string, axis: number): KernelRule {
     if (a !== rank - 1) throw new Error(`${name}: only concatenation along the channel axis (-1) has an infinite-width kernel rule, got axis ${axis} of rank-${rank} activations`);
     if (ks.length === 1) return ks[0];
     const total = ks.reduce((s, k) => s + k.channels, 0);
-    const avg = (arrays: readonly Float64Array[]) => {
-      const out = new Float64Array(arrays[0].length);
-      arrays.forEach((arr, j) => {
-        const wgt = ks[j].channels / total;
-        for (let i = 0; i < out.length; i++) out[i] += wgt * arr[i];
-      });
-      return out;
-    };
-    const shared = ks.every((k) => k.cov2 === k.cov1);
-    const cov1 = avg(ks.map((k) => k.cov1));
-    return {
-      ...ks[0],
-      symmetric: ks.every((k) => k.symmetric),
-      nngp: avg(ks.map((k) => k.nngp)),
-      ntk: ks[0].ntk === null ? null : avg(ks.map((k) => k.ntk!)),
-      cov1,
-      cov2: shared ? cov1 : avg(ks.map((k) => k.cov2)),
-      channels: total,
-      isGaussian: false,
-      sources: [...new Set(ks.flatMap((k) => k.sources))],
-    };
+    return { ...ks[0], ...combineStates(ks, ks.map((k) => k.channels / total)), channels: total, isGaussian: false };
   };
 }
 

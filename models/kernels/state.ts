@@ -1,18 +1,17 @@
 /**
  * The state that infinite-width kernel rules pass from layer to layer (neural-tangents' `Kernel`),
- * in float64 on plain arrays.
+ * as engine tensors: float64 on the CPU, float32 on WebGPU (the dtype and backend of the inputs).
  *
  * For a block of n1 inputs x1 and n2 inputs x2, at some layer of width -> infinity:
- *   nngp[i, j, e]  = E[z_c(x1_i, pos) z_c(x2_j, pos')]    (per channel c, identical for all c)
- *   ntk[i, j, e]   = the analytic NTK between the same entries
- *   cov1[i, e]     = E[z(x1_i, pos) z(x1_i, pos')]        (self-covariance of each x1 sample)
- *   cov2[j, e]     = the same for x2 (the SAME array object as cov1 when x2 is x1: rules
- *                    then compute it once)
- * where the entry index e runs over position pairs according to `layout`:
- *   'none'      dense activations [N, features]: one entry, e = 0;
- *   'full'      images [N, H, W, C]: every position pair, e = p * S + q with S = H * W and
- *               p = h * W + w the row-major position of the x1 side, q that of the x2 side;
- *   'diagonal'  images, only the pairs p = q: e = p. Valid when nothing downstream mixes
+ *   nngp  [n1, n2, ...pos]  E[z_c(x1_i, p) z_c(x2_j, q)]  (per channel c, identical for all c)
+ *   ntk   [n1, n2, ...pos]  the analytic NTK between the same entries
+ *   cov1  [n1, ...pos]      E[z(x1_i, p) z(x1_i, q)]       (self-covariance of each x1 sample)
+ *   cov2  [n2, ...pos]      the same for x2 (the SAME tensor as cov1 when x2 is x1: rules then
+ *                           compute it once)
+ * where the position axes `pos` depend on `layout`:
+ *   'none'      dense activations [N, features]: no position axes;
+ *   'full'      images [N, H, W, C]: [H, W, H, W], every position pair (x1 side first);
+ *   'diagonal'  images, only the pairs p = q: [H, W]. Valid when nothing downstream mixes
  *               positions (no pooling): Conv, nonlinearities and Flatten only ever read the
  *               diagonal of the position-pair kernel, AvgPool and GlobalAvgPool need all of it.
  *
@@ -24,7 +23,9 @@
  * (Dense / Conv weights) a value was last produced by; fanInSum uses it to refuse adding
  * kernels of branches that are not independent.
  */
-import type { Matrix } from '../../linearize/linalg.ts';
+import * as tg from '../../engine/index.ts';
+import type { Tensor } from '../../engine/index.ts';
+import type { Matrix } from '../../linalg/dense.ts';
 
 export type SpatialLayout = 'none' | 'full' | 'diagonal';
 
@@ -35,12 +36,12 @@ export interface KernelState {
   readonly layout: SpatialLayout;
   /** [] for dense activations, [H, W] for images. */
   readonly spatial: readonly number[];
-  readonly nngp: Float64Array;
+  readonly nngp: Tensor;
   /** null when only the NNGP kernel was asked for. */
-  readonly ntk: Float64Array | null;
-  readonly cov1: Float64Array;
-  /** The same object as cov1 when x2 is x1. */
-  readonly cov2: Float64Array;
+  readonly ntk: Tensor | null;
+  readonly cov1: Tensor;
+  /** The same tensor as cov1 when x2 is x1. */
+  readonly cov2: Tensor;
   /**
    * The block pairs x1 with itself, so nngp[i, j, (p, q)] = nngp[j, i, (q, p)] (and the same for
    * ntk): rules may compute one triangle and mirror it.
@@ -69,8 +70,11 @@ export interface KernelContext {
 /** An infinite-width kernel rule: maps the kernel of a layer's input to that of its output. */
 export type KernelRule = (k: KernelTree, ctx: KernelContext) => KernelTree;
 
-/** Inputs of a kernel evaluation: an engine tensor (read synchronously) or a plain array with its shape. */
-export type KernelInput = { readonly shape: readonly number[]; dataSync(): ArrayLike<number> } | { readonly shape: readonly number[]; readonly data: ArrayLike<number> };
+/**
+ * Inputs of a kernel evaluation: an engine tensor (the kernels are computed on its backend in its
+ * dtype, never read back) or a plain array with its shape (computed in float64 on the CPU).
+ */
+export type KernelInput = Tensor | { readonly shape: readonly number[]; readonly data: ArrayLike<number> };
 
 /** Options of a kernel evaluation. */
 export interface KernelOptions {
@@ -88,28 +92,37 @@ export interface KernelOptions {
 }
 
 /**
- * A kernel as a row-major float64 matrix (usable wherever linearize/ takes a Matrix) plus its full
- * shape: rows = N1 and cols = the product of the other axes. For dense outputs shape is [N1, N2];
- * for image outputs [N1, N2, H, W, H, W] (layout 'full', axes (x1 position, x2 position)) or
- * [N1, N2, H, W] (layout 'diagonal').
+ * What `layer.kernel(x1, x2)` returns (stax's kernel_fn(x1, x2, ('nngp', 'ntk'))): tensors on the
+ * inputs' backend. For dense outputs the shape is [N1, N2]; for image outputs [N1, N2, H, W, H, W]
+ * (layout 'full', axes (x1 position, x2 position)) or [N1, N2, H, W] (layout 'diagonal'). Read
+ * them with `await t.data()` (any backend) or `kernelMatrix(t)` (a float64 host matrix, CPU).
+ */
+export interface KernelResult {
+  readonly nngp: Tensor;
+  /** null when called with get: 'nngp'. */
+  readonly ntk: Tensor | null;
+  /** The position-pair layout of the output ('none' for dense outputs). */
+  readonly layout: SpatialLayout;
+}
+
+/**
+ * A kernel read back to the host as a row-major float64 matrix (usable wherever linearize/ takes
+ * a Matrix) plus its full shape: rows = N1 and cols = the product of the other axes.
  */
 export interface KernelMatrix extends Matrix {
   readonly shape: readonly number[];
-}
-
-/** What `layer.kernel(x1, x2)` returns (stax's kernel_fn(x1, x2, ('nngp', 'ntk'))). */
-export interface KernelResult {
-  readonly nngp: KernelMatrix;
-  /** null when called with get: 'nngp'. */
-  readonly ntk: KernelMatrix | null;
-  /** The position-pair layout of the output ('none' for dense outputs). */
-  readonly layout: SpatialLayout;
 }
 
 /** Entries per sample pair for a layout: 1, S^2 or S. */
 export function entriesPerPair(layout: SpatialLayout, spatial: readonly number[]): number {
   const s = spatial.reduce((a, b) => a * b, 1);
   return layout === 'none' ? 1 : layout === 'full' ? s * s : s;
+}
+
+/** K(x2, x1) from K(x1, x2) [n1, n2, ...pos]: swap the sample axes and, for 'full', the two position halves. */
+export function mirrorPairs(t: Tensor, layout: SpatialLayout): Tensor {
+  const pos = layout === 'none' ? [] : layout === 'diagonal' ? [2, 3] : [4, 5, 2, 3];
+  return tg.transpose(t, [1, 0, ...pos]);
 }
 
 export function isKernelState(k: KernelTree): k is KernelState {
@@ -131,16 +144,17 @@ export function stateList(layer: string, k: KernelTree, n?: number): readonly Ke
 
 /**
  * Applies `f` to nngp, ntk (when present) and both self-covariances, keeping cov2 === cov1 when
- * they were the same array (so x2 = x1 costs one self-covariance pass).
+ * they were the same tensor (so x2 = x1 costs one self-covariance pass). `cross` receives
+ * [n1, n2, ...pos] tensors, `self` [n, ...pos] ones.
  */
-export function mapArrays(
+export function mapKernels(
   k: KernelState,
-  cross: (a: Float64Array, batch: number) => Float64Array,
-  self: (a: Float64Array, batch: number) => Float64Array = cross,
-): { nngp: Float64Array; ntk: Float64Array | null; cov1: Float64Array; cov2: Float64Array } {
-  const cov1 = self(k.cov1, k.n1);
-  const cov2 = k.cov2 === k.cov1 ? cov1 : self(k.cov2, k.n2);
-  return { nngp: cross(k.nngp, k.n1 * k.n2), ntk: k.ntk === null ? null : cross(k.ntk, k.n1 * k.n2), cov1, cov2 };
+  cross: (a: Tensor) => Tensor,
+  self: (a: Tensor) => Tensor = cross,
+): { nngp: Tensor; ntk: Tensor | null; cov1: Tensor; cov2: Tensor } {
+  const cov1 = self(k.cov1);
+  const cov2 = k.cov2 === k.cov1 ? cov1 : self(k.cov2);
+  return { nngp: cross(k.nngp), ntk: k.ntk === null ? null : cross(k.ntk), cov1, cov2 };
 }
 
 /** Throws unless the state holds an image kernel; names the layer. */

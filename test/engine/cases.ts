@@ -28,7 +28,7 @@ export interface OpSpec {
   smooth?: boolean;
 }
 
-type Values = 'any' | 'positive' | 'awayFromZero' | 'gridA' | 'gridB' | 'distinct' | 'bool';
+type Values = 'any' | 'unit' | 'positive' | 'awayFromZero' | 'gridA' | 'gridB' | 'distinct' | 'bool';
 
 /** Deterministic values from a seed so shrinking stays cheap. */
 export function fill(shape: number[], seed: number, kind: Values): Arr {
@@ -46,6 +46,8 @@ export function fill(shape: number[], seed: number, kind: Values): Arr {
     const u = next();
     switch (kind) {
       case 'any': data[i] = 4 * u - 2; break;
+      // Inside (-1, 1) and away from the ends, where acos / asin have bounded derivatives.
+      case 'unit': data[i] = 1.8 * u - 0.9; break;
       case 'positive': data[i] = 0.5 + 1.5 * u; break;
       case 'awayFromZero': data[i] = (u < 0.5 ? -1 : 1) * (0.3 + 1.5 * next()); break;
       // Two interleaved grids never meet, keeping max/min/comparisons away from ties.
@@ -107,6 +109,8 @@ export const OPS: OpSpec[] = [
   unarySpec('cos', tg.cos, Math.cos),
   unarySpec('log1p', tg.log1p, Math.log1p, 'positive'),
   unarySpec('expm1', tg.expm1, Math.expm1),
+  unarySpec('acos', tg.acos, Math.acos, 'unit'),
+  unarySpec('asin', tg.asin, Math.asin, 'unit'),
   binarySpec('add', tg.add, (a, b) => a + b),
   binarySpec('sub', tg.sub, (a, b) => a - b),
   binarySpec('mul', tg.mul, (a, b) => a * b),

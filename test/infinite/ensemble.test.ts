@@ -9,7 +9,7 @@ import * as tg from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
 import { mseFlow } from '../../linearize/flow.ts';
 import { infiniteKernels, infinitePredictor } from '../../linearize/infinite.ts';
-import { matrix, symmetricEigen, type Matrix } from '../../linearize/linalg.ts';
+import { matrix, symmetricEigen, type Matrix } from '../../linalg/dense.ts';
 import { empiricalNtk } from '../../linearize/ntk.ts';
 import { Dense, Tanh, serial, type Params } from '../../models/index.ts';
 

@@ -7,7 +7,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import erf from '@stdlib/math-base-special-erf';
 import * as tg from '../../engine/index.ts';
-import { erfMap, gaussHermite, quadratureMap, reluMap, scaledTrapezoid, tanhMap, tensorFunctionMap, type GaussianRule } from '../../models/kernels/gaussian.ts';
+import { gaussHermite, scaledTrapezoid, type GaussianRule } from '../../models/kernels/gaussian.ts';
+import { erfMap, reluMap, tanhMap, tensorFunctionMap } from '../../models/kernels/host-maps.ts';
 
 /** Gauss-Legendre nodes and weights on [-1, 1] (Newton on P_m), for the reference integrals. */
 function gaussLegendre(m: number): { x: number[]; w: number[] } {
@@ -164,7 +165,7 @@ describe('ReLU closed form vs a 2-D polar quadrature', () => {
   });
 
   it('the generic quadrature converges to it (slowly: the kink)', () => {
-    const q = quadratureMap('relu', (x) => x.map((v) => Math.max(v, 0)), (x) => x.map((v) => (v > 0 ? 1 : 0)), 120);
+    const q = tensorFunctionMap('relu', tg.relu, 120);
     const s = [1.3, 0.4, 0.7].map(one);
     const exact = reluMap().expectations(s[0], s[1], s[2], true);
     const approx = q.expectations(s[0], s[1], s[2], true);
@@ -203,10 +204,8 @@ describe('Erf closed form (a erf(b x) + c) vs 2-D Gauss-Hermite', () => {
 
 describe('generic quadrature', () => {
   it("reproduces the erf closed form to 1e-12 from phi and phi' alone ('auto' rule, any variance; 64-point Gauss-Hermite at variances <= 1.5)", () => {
-    const phi = (x: Float64Array) => x.map((v) => erf(v));
-    const dphi = (x: Float64Array) => x.map((v) => (2 / Math.sqrt(Math.PI)) * Math.exp(-v * v));
-    const auto = quadratureMap('erf', phi, dphi);
-    const hermite = quadratureMap('erf', phi, dphi, 64);
+    const auto = tensorFunctionMap('erf', tg.erf);
+    const hermite = tensorFunctionMap('erf', tg.erf, 64);
     fc.assert(
       fc.property(sigmaArb(1.6), ({ s11, s12, s22 }) => {
         const exact = erfMap().expectations(one(s11), one(s12), one(s22), true);

@@ -6,8 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as tg from '../../engine/index.ts';
-import { monteCarloKernels } from '../../linearize/monte-carlo.ts';
-import type { Matrix } from '../../linearize/linalg.ts';
+import type { Tensor } from '../../engine/index.ts';
+import { monteCarloKernels, type MonteCarloKernels } from '../../linearize/monte-carlo.ts';
+import type { Matrix } from '../../linalg/dense.ts';
 import {
   AvgPool,
   Conv,
@@ -23,8 +24,22 @@ import {
   parallel,
   serial,
   type AnyLayer,
+  kernelMatrix,
   type KernelLayer,
 } from '../../models/index.ts';
+import { host } from './host-kernel.ts';
+
+/** Monte Carlo estimates read back to float64 host matrices. */
+function hostMc(mc: MonteCarloKernels) {
+  const m = (t: Tensor | null) => (t === null ? null : kernelMatrix(t));
+  return {
+    nngp: m(mc.nngp)!,
+    ntk: m(mc.ntk),
+    nngpStdErr: m(mc.nngpStdErr)!,
+    ntkStdErr: m(mc.ntkStdErr),
+    perSample: mc.perSample?.map((p) => ({ nngp: m(p.nngp)!, ntk: m(p.ntk) })),
+  };
+}
 
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let num = 0;
@@ -67,10 +82,10 @@ describe('MLP: Monte Carlo over initializations approaches the analytic kernels'
       // any width); the NTK of a single output already sums over every parameter.
       const wide = serial(...body(n), Dense(n, o));
       const single = serial(...body(n), Dense(1, o));
-      const exactK = wide.kernel(x).nngp;
-      const exactT = single.kernel(x).ntk!;
-      const mcK = monteCarloKernels(wide, x, undefined, { samples, ntk: false, keepSamples: true, key: tg.key(100 + n) });
-      const mcT = monteCarloKernels(single, x, undefined, { samples, keepSamples: true, key: tg.key(101 + n) });
+      const exactK = host(wide.kernel(x)).nngp;
+      const exactT = host(single.kernel(x)).ntk!;
+      const mcK = hostMc(monteCarloKernels(wide, x, undefined, { samples, ntk: false, keepSamples: true, key: tg.key(100 + n) }));
+      const mcT = hostMc(monteCarloKernels(single, x, undefined, { samples, keepSamples: true, key: tg.key(101 + n) }));
       nngpErr.push(mcK.perSample!.reduce((s, p) => s + relErr(p.nngp.data, exactK.data), 0) / samples);
       ntkErr.push(mcT.perSample!.reduce((s, p) => s + relErr(p.ntk!.data, exactT.data), 0) / samples);
       if (n === 1024) {
@@ -91,10 +106,21 @@ describe('MLP: Monte Carlo over initializations approaches the analytic kernels'
   it('standard parameterization: the width-dependent NTK is the mean of the finite one', () => {
     const so = { ...o, parameterization: 'standard' as const };
     const net = serial(Dense(256, so), Tanh(), Dense(256, so), Relu(), Dense(1, so));
-    const exact = net.kernel(x).ntk!;
-    const mc = monteCarloKernels(net, x, undefined, { samples: 8, key: tg.key(7) });
+    const exact = host(net.kernel(x)).ntk!;
+    const mc = hostMc(monteCarloKernels(net, x, undefined, { samples: 8, key: tg.key(7) }));
     expect(relErr(mc.ntk!.data, exact.data)).toBeLessThan(0.05);
     expect(maxZ(mc.ntk!, mc.ntkStdErr!, exact.data)).toBeLessThan(4.5);
+  });
+
+  it('leaves nothing behind but its results, and kernel() neither (the caller disposes them)', () => {
+    const net = serial(Dense(8, o), Relu(), Dense(8, o), Tanh(), Dense(2, o));
+    const count = (f: () => unknown) => {
+      const before = tg.liveTensorCount();
+      tg.dispose(f());
+      return tg.liveTensorCount() - before;
+    };
+    expect(count(() => monteCarloKernels(net, x, undefined, { samples: 3, keepSamples: true }))).toBe(0);
+    expect(count(() => net.kernel(x, undefined, { blockSize: 3 }))).toBe(0);
   });
 
   it('validates its arguments', () => {
@@ -130,10 +156,10 @@ describe('convolutional and residual kernels against Monte Carlo (4x4 images)', 
       const head = (k: number) => Dense(k, { W_std: 1, parameterization: c.standard ? 'standard' : 'ntk' });
       const wide = c.make(head(C));
       const single = c.make(head(1));
-      const exactK = wide.kernel(img).nngp;
-      const exactT = single.kernel(img).ntk!;
-      const mcK = monteCarloKernels(wide, img, undefined, { samples: 8, ntk: false, key: tg.key(5) });
-      const mcT = monteCarloKernels(single, img, undefined, { samples: 8, key: tg.key(6) });
+      const exactK = host(wide.kernel(img)).nngp;
+      const exactT = host(single.kernel(img)).ntk!;
+      const mcK = hostMc(monteCarloKernels(wide, img, undefined, { samples: 8, ntk: false, key: tg.key(5) }));
+      const mcT = hostMc(monteCarloKernels(single, img, undefined, { samples: 8, key: tg.key(6) }));
       // 8 draws at 128 channels: Monte Carlo noise of a few percent plus an O(1/channels) bias.
       expect(relErr(mcK.nngp.data, exactK.data)).toBeLessThan(0.12);
       expect(relErr(mcT.ntk!.data, exactT.data)).toBeLessThan(0.1);

@@ -24,7 +24,7 @@ import {
   symmetricEigen,
   symmetrize,
   transpose,
-} from '../../linearize/linalg.ts';
+} from '../../linalg/dense.ts';
 import { maxDiff, randomMatrix, rng } from './random-matrices.ts';
 
 function hasNonFinite(a: Matrix): boolean {

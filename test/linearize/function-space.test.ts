@@ -12,7 +12,7 @@ import {
   type FunctionSpaceInputs,
 } from '../../linearize/function-space.ts';
 import { mseFlow } from '../../linearize/flow.ts';
-import { type Matrix, addScaled, fromRows, matmul, matrix, maxAbs, symmetrize, transpose } from '../../linearize/linalg.ts';
+import { type Matrix, addScaled, fromRows, matmul, matrix, maxAbs, symmetrize, transpose } from '../../linalg/dense.ts';
 import { maxDiff, randomMatrix, rng } from './random-matrices.ts';
 
 function oneHot(samples: number, classes: number, rand: () => number): Matrix {

@@ -14,7 +14,7 @@ import {
   symmetricEigen,
   symmetrize,
   transpose,
-} from '../../linearize/linalg.ts';
+} from '../../linalg/dense.ts';
 import { maxDiff, randomMatrix, rng } from './random-matrices.ts';
 
 function block(a: Matrix, r0: number, r1: number, c0: number, c1: number): Matrix {

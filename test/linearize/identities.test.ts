@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import * as tg from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
 import { mseFlow } from '../../linearize/flow.ts';
-import { matrix } from '../../linearize/linalg.ts';
+import { matrix } from '../../linalg/dense.ts';
 import { linearize, weightChange } from '../../linearize/linearize.ts';
 import { empiricalNtk } from '../../linearize/ntk.ts';
 import { expectClose } from '../engine/util.ts';

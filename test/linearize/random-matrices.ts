@@ -1,6 +1,6 @@
 /** Shared helpers of the float64 linearize tests: a seeded generator, random matrices, distances. */
 import { expect } from 'vitest';
-import { addScaled, matrix, maxAbs, type Matrix } from '../../linearize/linalg.ts';
+import { addScaled, matrix, maxAbs, type Matrix } from '../../linalg/dense.ts';
 
 /** xorshift32 in [-1, 1): cheap, seeded, and shrink-friendly under fast-check. */
 export function rng(seed: number): () => number {

@@ -21,8 +21,9 @@ import {
   symmetrize,
   toRows,
   transpose,
-} from '../../linearize/linalg.ts';
-import { maxDiff, randomMatrix, rng } from './random-matrices.ts';
+  tridiagonalEigenvalues,
+} from '../../linalg/dense.ts';
+import { maxDiff, randomMatrix, rng } from '../linearize/random-matrices.ts';
 
 function gram(j: Matrix): Matrix {
   return symmetrize(matmul(j, transpose(j)));
@@ -83,6 +84,31 @@ describe('matrix basics', () => {
       [1, 3],
     ]);
     expect(() => symmetrize(matrix(2, 3))).toThrow(/symmetrize: a must be square, got 2x3/);
+  });
+});
+
+describe('tridiagonalEigenvalues', () => {
+  it('law: equals symmetricEigen of the dense tridiagonal matrix (random sizes and entries)', () => {
+    fc.assert(
+      fc.property(sizes, ({ n, seed }) => {
+        const next = rng(seed);
+        const d = Float64Array.from({ length: n }, () => 2 * next() - 1);
+        const e = Float64Array.from({ length: Math.max(n - 1, 0) }, () => 2 * next() - 1);
+        const dense = matrix(n, n);
+        for (let i = 0; i < n; i++) {
+          dense.data[i * n + i] = d[i];
+          if (i + 1 < n) dense.data[i * n + i + 1] = dense.data[(i + 1) * n + i] = e[i];
+        }
+        const want = symmetricEigen(dense).values;
+        const got = tridiagonalEigenvalues(d, e);
+        const scale = Math.max(1, ...Array.from(want, Math.abs));
+        for (let i = 0; i < n; i++) expect(Math.abs(got[i] - want[i])).toBeLessThan(1e-13 * scale);
+      }),
+    );
+  });
+
+  it('names itself for a short off-diagonal', () => {
+    expect(() => tridiagonalEigenvalues([1, 2, 3], [1])).toThrow(/tridiagonalEigenvalues: a 3x3 tridiagonal matrix needs 2 off-diagonal entries, got 1/);
   });
 });
 

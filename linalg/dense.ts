@@ -1,5 +1,7 @@
 /**
- * Dense row-major float64 linear algebra for the linearized-dynamics core.
+ * Dense row-major float64 linear algebra on the host: the one home of the eigensolvers, Cholesky
+ * and matrix helpers that linearize/ (closed-form dynamics, GPs) and models/ (Gauss-Hermite
+ * nodes of the kernel quadrature) use.
  *
  * Pure functions on {@link Matrix} values; nothing here depends on the tensor
  * engine. The symmetric eigensolver is a Householder tridiagonalization
@@ -532,6 +534,23 @@ export function fromEigen(vectors: Matrix, s: ArrayLike<number>): Matrix {
   return out;
 }
 
+/**
+ * Eigenvalues (ascending) of the symmetric tridiagonal matrix with diagonal `diagonal` and
+ * off-diagonal `offDiagonal` (entry i couples i and i + 1; length n - 1 or more, extra entries
+ * ignored): the implicit QL iterations of symmetricEigen without the eigenvectors.
+ * @example tridiagonalEigenvalues(Float64Array.of(0, 0), Float64Array.of(1)) // [-1, 1]
+ */
+export function tridiagonalEigenvalues(diagonal: ArrayLike<number>, offDiagonal: ArrayLike<number>, fn = 'tridiagonalEigenvalues'): Float64Array {
+  const n = diagonal.length;
+  if (offDiagonal.length < n - 1) throw new Error(`${fn}: a ${n}x${n} tridiagonal matrix needs ${n - 1} off-diagonal entries, got ${offDiagonal.length}`);
+  const d = Float64Array.from(diagonal);
+  // tql2 reads e[i] as the coupling of i - 1 and i (e[0] unused).
+  const e = new Float64Array(n);
+  for (let i = 1; i < n; i++) e[i] = offDiagonal[i - 1];
+  tql2(n, null, d, e, fn);
+  return d.sort();
+}
+
 // Householder reduction to tridiagonal form (EISPACK tred2 via JAMA), written on
 // transposed storage: entry (r, c) of JAMA's V lives at V[c * n + r]. On entry V holds
 // the symmetric matrix; on exit it holds the (transposed) orthogonal transformation,
@@ -614,7 +633,7 @@ function tred2(n: number, V: Float64Array, d: Float64Array, e: Float64Array): vo
 // Implicit QL iterations on the tridiagonal matrix (EISPACK tql2 via JAMA).
 // W is the transposed transformation left by tred2 (row k of W = column k of V), so each
 // plane rotation touches two contiguous rows.
-function tql2(n: number, W: Float64Array, d: Float64Array, e: Float64Array, fn: string): void {
+function tql2(n: number, W: Float64Array | null, d: Float64Array, e: Float64Array, fn: string): void {
   for (let i = 1; i < n; i++) e[i - 1] = e[i];
   e[n - 1] = 0;
   let f = 0;
@@ -663,6 +682,7 @@ function tql2(n: number, W: Float64Array, d: Float64Array, e: Float64Array, fn: 
           c = p / r;
           p = c * d[i] - s * g;
           d[i + 1] = h + s * (c * g + s * d[i]);
+          if (W === null) continue;
           const ri = i * n;
           const ri1 = (i + 1) * n;
           for (let k = 0; k < n; k++) {
