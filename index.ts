@@ -1,7 +1,8 @@
 /**
  * tangentgrad: a from-scratch autodiff tensor engine (CPU and WebGPU) with the empirical NTK and
  * the linearized training dynamics of wide networks.
- * @example import * as tg from 'tangentgrad'; import { models, linearize } from 'tangentgrad';
+ * The linearization, NTK and dynamics live in the `lin` namespace (linearize/index.ts).
+ * @example import * as tg from 'tangentgrad'; import { models, lin } from 'tangentgrad'; const fLin = lin.linearize(apply, params0);
  */
 export * from './engine/index.ts';
 export * as models from './models/index.ts';

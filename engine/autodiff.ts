@@ -16,7 +16,7 @@ import { dispose, tidy, collectDisposables, type Disposable, track } from './mem
 import { broadcastTo, identity, onesLike, sumToShape, add, zerosLike } from './ops.ts';
 import { formatShape, shapesEqual } from './shape.ts';
 import { peekNextTensorId, Tensor } from './tensor.ts';
-import { beginTrace, releaseTrace, stopRecording, type Trace } from './trace.ts';
+import { beginTrace, isRecording, pinToRecordingTraces, releaseTrace, stopRecording, type Trace } from './trace.ts';
 import { flatten } from './tree.ts';
 
 /** A traced call: the trace, the fresh input variables it differentiates, and the outputs. */
@@ -167,8 +167,11 @@ function backward(
 }
 
 /** Forward walk: tangents of `outputs` given tangents of `inputs` (null = symbolic zero). */
-function forward(trace: Trace, inputs: readonly Tensor[], tangents: readonly (Tensor | null)[], outputs: readonly Tensor[]): (Tensor | null)[] {
-  const { order } = relevantNodes(trace, inputs, outputs);
+function forward(
+  trace: Trace, inputs: readonly Tensor[], tangents: readonly (Tensor | null)[], outputs: readonly Tensor[],
+  walk: Walk = relevantNodes(trace, inputs, outputs),
+): (Tensor | null)[] {
+  const { order } = walk;
   const inputIds = new Set(inputs.map((x) => x.id));
   const tans = new Map<number, Tensor>();
   inputs.forEach((x, i) => {
@@ -303,7 +306,7 @@ export function jvp(f: (...args: any[]) => unknown, primals: readonly unknown[],
   const tangentLeaves: (Tensor | null)[] = [];
   primals.forEach((p, i) => {
     const pl = flatten(p).leaves;
-    const tl = flattenTangents(tangents[i], p, `argument ${i}`);
+    const tl = flattenTangents('jvp', tangents[i], p, `argument ${i}`);
     tl.forEach((t, j) => {
       if (t === null) return;
       if (pl[j] instanceof Tensor && !isFloat(pl[j].dtype)) {
@@ -328,21 +331,21 @@ export function jvp(f: (...args: any[]) => unknown, primals: readonly unknown[],
 }
 
 /** Flattens a tangent tree alongside its primal tree; a tangent leaf (or subtree) may be null, a symbolic zero. */
-function flattenTangents(tangent: unknown, primal: unknown, where: string): (Tensor | null)[] {
+export function flattenTangents(op: string, tangent: unknown, primal: unknown, where: string): (Tensor | null)[] {
   const out: (Tensor | null)[] = [];
   const walk = (t: unknown, p: unknown, path: string): void => {
     if (p instanceof Tensor) {
       if (t === null || t === undefined) out.push(null);
       else if (t instanceof Tensor) out.push(t);
-      else throw new Error(`jvp: tangent at ${path} must be a tensor or null, got ${typeof t}`);
+      else throw new Error(`${op}: tangent at ${path} must be a tensor or null, got ${typeof t}`);
     } else if (Array.isArray(p)) {
       if (t === null || t === undefined) return p.forEach((q, i) => walk(null, q, `${path}[${i}]`));
-      if (!Array.isArray(t) || t.length !== p.length) throw new Error(`jvp: tangent at ${path} must be an array of length ${p.length}`);
+      if (!Array.isArray(t) || t.length !== p.length) throw new Error(`${op}: tangent at ${path} must be an array of length ${p.length}`);
       p.forEach((q, i) => walk(t[i], q, `${path}[${i}]`));
     } else if (p !== null && typeof p === 'object') {
       const keys = Object.keys(p).sort();
       if (t !== null && t !== undefined && (typeof t !== 'object' || Object.keys(t).sort().join() !== keys.join())) {
-        throw new Error(`jvp: tangent at ${path} must have the keys {${keys.join(', ')}}`);
+        throw new Error(`${op}: tangent at ${path} must have the keys {${keys.join(', ')}}`);
       }
       for (const k of keys) walk(t == null ? null : (t as Record<string, unknown>)[k], (p as Record<string, unknown>)[k], `${path}.${k}`);
     }
@@ -352,9 +355,12 @@ function flattenTangents(tangent: unknown, primal: unknown, where: string): (Ten
 }
 
 /**
- * A recorded graph opened up for structure-aware transformations (the structured NTK): the
- * trace's input variables, its nodes in topological order, and reverse walks that also report
- * cotangents of chosen intermediate tensors.
+ * A recorded graph opened up for repeated walks and structure-aware transformations (the
+ * linearized network, the structured NTK): the trace's input variables, its nodes in topological
+ * order, forward walks (JVPs) and reverse walks (VJPs) that also report cotangents of chosen
+ * intermediate tensors. The graph is traced once; every walk reuses it, so f is not re-run.
+ * Walks are written with ops, so an enclosing transformation traces them (grad through
+ * `tangents` trains a linearized model).
  */
 export interface TracedGraph {
   /** One identity-wrapped variable per leaf of the differentiated arguments, in tree order. */
@@ -364,35 +370,80 @@ export interface TracedGraph {
   /** Nodes on a path from the inputs to the outputs (inputs included), in topological order. */
   nodes(): Tensor[];
   /**
+   * Tangents of the output leaves for tangents of the inputs (one per input, null = a symbolic
+   * zero that costs nothing): a forward walk with each primitive's JVP rule. An output that does
+   * not depend on any non-null tangent gets null.
+   */
+  tangents(inputTangents: readonly (Tensor | null)[]): (Tensor | null)[];
+  /**
    * Cotangents of `targets` (and of the inputs) for the given output cotangents. With
    * `inputs: false` only the targets' cotangents are computed (cheaper) and `inputs` is all null.
    */
   cotangents(outputCotangents: readonly Tensor[], targets: readonly Tensor[], opts?: { inputs?: boolean }): { targets: (Tensor | null)[]; inputs: (Tensor | null)[] };
-  /** Frees what the trace created except the outputs and the tensors in `keep`. */
+  /**
+   * Frees what the trace created except the outputs and the tensors in `keep` (with
+   * `{ scoped: false }`: the outputs too, unless kept). Idempotent. Disposing while another
+   * transformation records hands the tensors to it, so its walks can still read them.
+   */
   dispose(keep?: unknown): void;
 }
 
-export function traceGraph(f: (...args: any[]) => unknown, args: readonly unknown[], argnums: readonly number[]): TracedGraph {
+export interface TraceGraphOptions {
+  /**
+   * true (default): the graph is freed when the enclosing tidy closes, like a vjp function.
+   * false: it lives until `dispose()` whatever the scopes (a cache that outlives the calls that
+   * fill it), and `dispose()` frees its outputs too.
+   */
+  scoped?: boolean;
+}
+
+export function traceGraph(f: (...args: any[]) => unknown, args: readonly unknown[], argnums: readonly number[], opts: TraceGraphOptions = {}): TracedGraph {
+  const scoped = opts.scoped ?? true;
   const { trace, inputs, out, outLeaves } = traceCall('traceGraph', f, args, argnums);
   let walk: Walk | undefined;
+  const walkOnce = (): Walk => {
+    if (trace.released) throw new Error('traceGraph: the traced graph was disposed');
+    return (walk ??= relevantNodes(trace, inputs, outLeaves));
+  };
   const graph: TracedGraph = {
     inputs,
     out,
     outLeaves,
     nodes() {
-      walk ??= relevantNodes(trace, inputs, outLeaves);
-      return walk.order;
+      return walkOnce().order;
+    },
+    tangents(inputTangents) {
+      const w = walkOnce();
+      if (inputTangents.length !== inputs.length) {
+        throw new Error(`traceGraph: ${inputTangents.length} input tangents for ${inputs.length} inputs`);
+      }
+      inputTangents.forEach((t, i) => {
+        if (t !== null) checkLike('traceGraph', `tangent ${i}`, t, inputs[i]);
+      });
+      return forward(trace, inputs, inputTangents, outLeaves, w);
     },
     cotangents(outputCotangents, targets, opts = {}) {
-      if (trace.released) throw new Error('traceGraph: the traced graph was disposed');
+      const w = walkOnce();
+      if (outputCotangents.length !== outLeaves.length) {
+        throw new Error(`traceGraph: ${outputCotangents.length} output cotangents for ${outLeaves.length} outputs`);
+      }
       outputCotangents.forEach((c, i) => checkLike('traceGraph', `cotangent ${i}`, c, outLeaves[i]));
       const reached: (Tensor | null)[] = new Array(targets.length).fill(null);
-      walk ??= relevantNodes(trace, inputs, outLeaves);
-      const ins = backward(trace, inputs, outLeaves, outputCotangents, targets, reached, opts.inputs ?? true, walk);
+      const ins = backward(trace, inputs, outLeaves, outputCotangents, targets, reached, opts.inputs ?? true, w);
       return { targets: reached, inputs: ins };
     },
-    dispose: (keep?: unknown) => finish(trace, [outLeaves, keep]),
+    dispose: (keep?: unknown) => {
+      if (trace.released) return;
+      const kept = new Set<Disposable>();
+      collectDisposables(scoped ? [outLeaves, keep] : keep, kept);
+      // Ops recorded by a transformation still recording may read this graph's tensors (a walk
+      // ran inside it): it adopts what is freed here and frees it when its own walks are done.
+      if (isRecording()) pinToRecordingTraces(trace.pinned.filter((t) => !kept.has(t)));
+      for (const t of trace.pinned) if (!kept.has(t)) t.dispose();
+      releaseTrace(trace);
+      if (!scoped) for (const o of outLeaves) if (!kept.has(o)) o.dispose();
+    },
   };
-  track({ dispose: () => graph.dispose() });
+  if (scoped) track({ dispose: () => graph.dispose() });
   return graph;
 }

@@ -9,7 +9,7 @@ registerBackend('webgpu', async () => (await import('../kernels/webgpu/backend.t
 export * from './ops.ts';
 export * from './nn.ts';
 export { take, scatterAdd, argmax, oneHot, type Indices } from './indexing.ts';
-export { grad, valueAndGrad, vjp, jvp, traceGraph, type GradOptions, type VjpFn, type TracedGraph } from './autodiff.ts';
+export { grad, valueAndGrad, vjp, jvp, traceGraph, type GradOptions, type VjpFn, type TracedGraph, type TraceGraphOptions } from './autodiff.ts';
 export { tidy, dispose } from './memory.ts';
 export { Tensor, keep, liveTensorCount } from './tensor.ts';
 export { flatten, treeMap, treeZip, treeLeaves } from './tree.ts';

@@ -132,6 +132,12 @@ export class Tensor {
     this.node = null;
   }
 
+  /** Called by a trace that adopts a tensor it did not create (see pinToRecordingTraces). */
+  pin(): void {
+    if (this.disposedFlag) throw new Error(`tensor ${this.describe()} was pinned after dispose()`);
+    this.pins++;
+  }
+
   /** Called by a trace on release. */
   unpin(): void {
     this.pins--;

@@ -51,6 +51,21 @@ export function stopRecording(trace: Trace, nextId: number): void {
   trace.endId = nextId;
 }
 
+/**
+ * Makes every recording trace that did not create them pin `tensors` too, as if they had been
+ * created while it recorded: ops it recorded may read them, so they must outlive its walks (a
+ * traced graph disposed inside a transformation that walked it). The trace frees them on release.
+ */
+export function pinToRecordingTraces(tensors: readonly Tensor[]): void {
+  for (const trace of recordingTraces) {
+    for (const t of tensors) {
+      if (trace.owns(t) || t.isDisposed) continue;
+      t.pin();
+      trace.pinned.push(t);
+    }
+  }
+}
+
 /** Unpins everything the trace pinned; idempotent. */
 export function releaseTrace(trace: Trace): void {
   if (trace.released) return;

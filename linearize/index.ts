@@ -1,6 +1,6 @@
 /** linearize/: the linearized network, empirical NTKs, and closed-form / integrated training dynamics. */
-export { linearize, weightChange, type ApplyFn, type Coefficients } from './linearize.ts';
-export { empiricalNtk, ntkVp, type NtkMethod, type EmpiricalNtkOptions } from './ntk.ts';
+export { linearize, weightChange, type ApplyFn, type Coefficients, type Linearization, type LinearizeOptions } from './linearize.ts';
+export { empiricalNtk, ntkVp, type NtkMethod, type EmpiricalNtkOptions, type NtkVpFn } from './ntk.ts';
 export { structuredNtkPlan, type ParameterRule } from './ntk-structured.ts';
 export { mseFlow, type MseFlow, type MseFlowInputs, type MseLossScaling } from './flow.ts';
 export { dopri5 } from './ode.ts';

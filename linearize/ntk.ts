@@ -10,7 +10,7 @@
  */
 import * as tg from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
-import type { ApplyFn } from './linearize.ts';
+import { linearize, type ApplyFn } from './linearize.ts';
 import { assemble, featureGram, jacobianFeatures, outputWidth, rowBlocks, type NtkOptions } from './ntk-blocks.ts';
 import { structuredNtk } from './ntk-structured.ts';
 
@@ -54,26 +54,39 @@ function contractionNtk<P>(f: ApplyFn<P>, params: P, x1: Tensor, x2: Tensor, opt
   return assemble(tiles);
 }
 
+/** Theta(x1, x2) v, with the traces of f(params, x1) and f(params, x2) held until `dispose()`. */
+export type NtkVpFn = ((v: Tensor) => Tensor) & { dispose(): void };
+
 /**
  * Theta(x1, x2) v for v of the output shape of f at x2 ([N2, K]), as J(x1) (J(x2)^T v): one VJP and
- * one JVP, no Jacobian and no kernel matrix.
+ * one JVP, no Jacobian and no kernel matrix. f is traced once at x1 and once at x2; every product
+ * walks those traces. They are freed by `dispose()` or when the enclosing tidy closes.
  * @example const tv = ntkVp(model.apply, params, x, x)(v);
  */
-export function ntkVp<P>(f: ApplyFn<P>, params: P, x1: Tensor, x2: Tensor = x1): (v: Tensor) => Tensor {
+export function ntkVp<P>(f: ApplyFn<P>, params: P, x1: Tensor, x2: Tensor = x1): NtkVpFn {
   checkInputs('ntkVp', x1, x2);
-  return (v: Tensor) => tg.tidy(() => {
-    const [out2, back] = tg.vjp((p: P) => f(p, x2), params);
-    if ((out2 as Tensor).shape.join() !== v.shape.join()) {
-      throw new Error(`ntkVp: v [${v.shape}] must have the output shape of f at x2 [${(out2 as Tensor).shape}]`);
+  const lin = linearize(f, params, { cacheSize: 2 });
+  let expected: readonly number[] | undefined;
+  const fn = ((v: Tensor) => {
+    if (expected === undefined) {
+      const out2 = lin.f0(x2);
+      expected = out2.shape;
+      out2.dispose();
     }
-    const [jtv] = back(v);
-    return tg.jvp((p: P) => f(p, x1), [params], [jtv])[1] as Tensor;
-  });
+    if (!(v instanceof tg.Tensor) || v.shape.join() !== expected.join()) {
+      throw new Error(`ntkVp: v [${v instanceof tg.Tensor ? v.shape : typeof v}] must have the output shape of f at x2 [${expected}]`);
+    }
+    return tg.tidy(() => lin.jvp(x1, lin.vjp(x2, v)));
+  }) as NtkVpFn;
+  fn.dispose = () => lin.dispose();
+  return fn;
 }
 
 /** The full kernel from NTK-vector products with basis vectors: one VJP per (j, l), one JVP per (j, l) and x1 block. */
 function ntkVpKernel<P>(f: ApplyFn<P>, params: P, x1: Tensor, x2: Tensor, opts: Required<NtkOptions>): Tensor {
   const blocks1 = rowBlocks(x1, opts.blockSize);
+  // One trace per x1 block serves every column's JVP.
+  const lin1 = linearize(f, params, { cacheSize: Math.max(1, blocks1.length) });
   const columnBlocks = rowBlocks(x2, opts.blockSize).map((b) => tg.tidy(() => {
     const [out, back] = tg.vjp((p: P) => f(p, b.x), params);
     const nb = b.x.shape[0];
@@ -84,7 +97,7 @@ function ntkVpKernel<P>(f: ApplyFn<P>, params: P, x1: Tensor, x2: Tensor, opts: 
         const basis = tg.pad(tg.ones([1, 1], out.dtype, out.backend), [j, l], [nb - j - 1, width - l - 1]);
         const [jt] = back(basis);
         // Column (j, l): Theta(x1, x2) e_(j,l) = J(x1) J(x2)^T e_(j,l), one JVP per x1 block.
-        const col = tg.concat(blocks1.map((a) => tg.jvp((p: P) => f(p, a.x), [params], [jt])[1] as Tensor), 0);
+        const col = tg.concat(blocks1.map((a) => lin1.jvp(a.x, jt)), 0);
         columns.push(opts.trace ? tg.slice(col, [0, l], [col.shape[0], l + 1]) : tg.reshape(col, [-1, 1]));
       }
     }
@@ -96,5 +109,6 @@ function ntkVpKernel<P>(f: ApplyFn<P>, params: P, x1: Tensor, x2: Tensor, opts: 
       return tg.div(parts.reduce((s, c) => tg.add(s, c)), width);
     }), 1);
   }));
+  lin1.dispose();
   return tg.concat(columnBlocks, 1);
 }

@@ -73,6 +73,10 @@ export function conv2d(
   if (wIdx.length < OW * KW) wIdx = new Int32Array(OW * KW);
   fillTaps(hIdx, OH, KH, H, sh, pt, kdh, idh, p.flip);
   fillTaps(wIdx, OW, KW, W, sw, pl, kdw, idw, p.flip);
+  if (idh > 1 || idw > 1) {
+    conv2dByPhases(x, xShape, w, wShape, p, OH, OW, out);
+    return;
+  }
 
   const rowsPerBlock = Math.max(1, Math.min(M, Math.floor(PATCH_BUDGET / K)));
   const need = rowsPerBlock * K;
@@ -138,4 +142,140 @@ function im2col(
       }
     }
   }
+}
+
+// ---------------------------------------------------------------- input dilation by output phases
+
+/**
+ * With input dilation D > 1 (the input gradient of a strided convolution), most taps of most
+ * outputs read an inserted hole: for stride 2 and a 3x3 kernel, 5 of 9 on average, so im2col
+ * would build a patch matrix three quarters zeros. Which taps read real pixels depends only on
+ * the output index modulo P = D / gcd(stride, D) (its phase), so each pair of phases (ph, pw) is
+ * an ordinary convolution of the undilated input with the sub-kernel of its valid taps, over the
+ * outputs ph, ph + P, ph + 2P, ...: im2col + gemm on those rows only, scattered into place.
+ * Padding outside the input still reads zero through the tap tables.
+ */
+interface AxisPhases {
+  /** The phase period P: outputs o and o + P read holes through the same taps. */
+  period: number;
+  /** For each phase q < P: the kernel indices whose taps read real input positions. */
+  taps: number[][];
+}
+
+function gcd(a: number, b: number): number {
+  while (b !== 0) [a, b] = [b, a % b];
+  return a;
+}
+
+function axisPhases(kLen: number, stride: number, padBefore: number, kDil: number, inDil: number, flip: boolean): AxisPhases {
+  const period = inDil / gcd(stride, inDil);
+  const taps: number[][] = [];
+  for (let q = 0; q < period; q++) {
+    const valid: number[] = [];
+    for (let t = 0; t < kLen; t++) {
+      const tap = flip ? kLen - 1 - t : t;
+      const d = q * stride + tap * kDil - padBefore;
+      if (((d % inDil) + inDil) % inDil === 0) valid.push(t);
+    }
+    taps.push(valid);
+  }
+  return { period, taps };
+}
+
+/** Outputs of phase q along an axis of length outLen: q, q + period, ... */
+function phaseLength(outLen: number, q: number, period: number): number {
+  return q < outLen ? Math.ceil((outLen - q) / period) : 0;
+}
+
+/** taps[o*kLen + t] restricted to the outputs of phase q and the kernel indices `valid`. */
+function phaseTaps(full: Int32Array, kLen: number, q: number, period: number, count: number, valid: readonly number[], into: Int32Array): void {
+  const k = valid.length;
+  for (let i = 0; i < count; i++) {
+    const row = (q + i * period) * kLen;
+    for (let a = 0; a < k; a++) into[i * k + a] = full[row + valid[a]];
+  }
+}
+
+let phasePatch32 = new Float32Array(0);
+let phasePatch64 = new Float64Array(0);
+let phaseOut32 = new Float32Array(0);
+let phaseOut64 = new Float64Array(0);
+let phaseKernel32 = new Float32Array(0);
+let phaseKernel64 = new Float64Array(0);
+let phaseH = new Int32Array(0);
+let phaseW = new Int32Array(0);
+
+/** conv2d for inputDilation > 1, with the full tap tables already in hIdx / wIdx. */
+function conv2dByPhases(
+  x: TypedArray, xShape: readonly [number, number, number, number],
+  w: TypedArray, wShape: readonly [number, number, number, number],
+  p: ConvParams, OH: number, OW: number, out: TypedArray,
+): void {
+  const [N, H, W, C] = xShape;
+  const [KH, KW, , O] = wShape;
+  const rows = axisPhases(KH, p.strides[0], p.padding[0][0], p.kernelDilation[0], p.inputDilation[0], p.flip);
+  const cols = axisPhases(KW, p.strides[1], p.padding[1][0], p.kernelDilation[1], p.inputDilation[1], p.flip);
+  const f64 = x instanceof Float64Array;
+  for (let qh = 0; qh < rows.period; qh++) {
+    const ohCount = phaseLength(OH, qh, rows.period);
+    const th = rows.taps[qh];
+    for (let qw = 0; qw < cols.period; qw++) {
+      const owCount = phaseLength(OW, qw, cols.period);
+      const tw = cols.taps[qw];
+      if (ohCount === 0 || owCount === 0) continue;
+      const M = N * ohCount * owCount;
+      const K = th.length * tw.length * C;
+      if (K === 0) {
+        // Every tap of these outputs reads a hole.
+        for (let r = 0; r < M; r++) {
+          const dst = phaseRow(r, ohCount, owCount, OH, OW, qh, qw, rows.period, cols.period) * O;
+          out.fill(0, dst, dst + O);
+        }
+        continue;
+      }
+      if (phaseH.length < ohCount * th.length) phaseH = new Int32Array(ohCount * th.length);
+      if (phaseW.length < owCount * tw.length) phaseW = new Int32Array(owCount * tw.length);
+      phaseTaps(hIdx, KH, qh, rows.period, ohCount, th, phaseH);
+      phaseTaps(wIdx, KW, qw, cols.period, owCount, tw, phaseW);
+      const rowsPerBlock = Math.max(1, Math.min(M, Math.floor(PATCH_BUDGET / K)));
+      let patch: TypedArray, tmp: TypedArray, kernel: TypedArray;
+      if (f64) {
+        if (phasePatch64.length < rowsPerBlock * K) phasePatch64 = new Float64Array(rowsPerBlock * K);
+        if (phaseOut64.length < rowsPerBlock * O) phaseOut64 = new Float64Array(rowsPerBlock * O);
+        if (phaseKernel64.length < K * O) phaseKernel64 = new Float64Array(K * O);
+        [patch, tmp, kernel] = [phasePatch64, phaseOut64, phaseKernel64];
+      } else {
+        if (phasePatch32.length < rowsPerBlock * K) phasePatch32 = new Float32Array(rowsPerBlock * K);
+        if (phaseOut32.length < rowsPerBlock * O) phaseOut32 = new Float32Array(rowsPerBlock * O);
+        if (phaseKernel32.length < K * O) phaseKernel32 = new Float32Array(K * O);
+        [patch, tmp, kernel] = [phasePatch32, phaseOut32, phaseKernel32];
+      }
+      // The sub-kernel [th, tw, C, O]: rows (a, b, c) pair with patch columns (a, b, c).
+      const block = C * O;
+      for (let a = 0; a < th.length; a++) {
+        for (let b = 0; b < tw.length; b++) {
+          const src = (th[a] * KW + tw[b]) * block;
+          kernel.set(w.subarray(src, src + block), (a * tw.length + b) * block);
+        }
+      }
+      for (let r0 = 0; r0 < M; r0 += rowsPerBlock) {
+        const count = Math.min(rowsPerBlock, M - r0);
+        im2col(x, H, W, C, ohCount, owCount, th.length, tw.length, phaseH, phaseW, r0, count, patch);
+        gemm(count, O, K, patch, 0, false, kernel, 0, false, tmp, 0);
+        for (let r = 0; r < count; r++) {
+          const dst = phaseRow(r0 + r, ohCount, owCount, OH, OW, qh, qw, rows.period, cols.period) * O;
+          out.set(tmp.subarray(r * O, (r + 1) * O), dst);
+        }
+      }
+    }
+  }
+}
+
+/** The output row (n, oh, ow) of row r of a phase's patch matrix (n, i, j). */
+function phaseRow(r: number, ohCount: number, owCount: number, OH: number, OW: number, qh: number, qw: number, ph: number, pw: number): number {
+  const j = r % owCount;
+  const t = (r - j) / owCount;
+  const i = t % ohCount;
+  const n = (t - i) / ohCount;
+  return (n * OH + qh + i * ph) * OW + qw + j * pw;
 }

@@ -24,6 +24,13 @@ describe('main study', () => {
     for (const s of [report.trainLoss.network, report.trainLoss.linearized, report.trainLoss.closedForm]) expect(s[last]).toBeLessThan(s[0]);
     expect(report.testOutputs).toHaveLength(3);
     expect(report.weights.map((w) => w.name)).toEqual(['first layer W[0,0]', 'last layer W[0,0]']);
+    // The closed-form weights theta0 - J0^T c_t (one JVP per tracked weight, transpose law) follow
+    // the weights of f_lin trained step by step.
+    for (const w of report.weights) {
+      const moved = Math.max(...w.series.linearized.map((v) => Math.abs(v - w.series.linearized[0])));
+      expect(moved).toBeGreaterThan(0);
+      w.series.closedForm.forEach((v, i) => expect(Math.abs(v - w.series.linearized[i])).toBeLessThan(1e-6 + 1e-3 * moved));
+    }
     expect(report.relativeWeightChange.length).toBe(6);
     expect(report.relativeNtkChange).toBeGreaterThan(0);
     expect(report.lr).toBeCloseTo(report.maxStableLearningRate / 2, 12);

@@ -159,3 +159,47 @@ describe('failures inside traced functions', () => {
     expect(g.itemSync()).toBe(6);
   });
 });
+
+describe('traceGraph: one trace, many walks', () => {
+  const f = (p: { a: Tensor; b: Tensor }, x: Tensor) => tg.sum(tg.mul(tg.tanh(tg.matmul(x, p.a)), p.b), 1);
+  const params = () => ({ a: tg.normal(tg.key(1), [3, 4], 'float64'), b: tg.normal(tg.key(2), [4], 'float64') });
+
+  it('forward walks equal jvp and reverse walks equal vjp, again and again, with f run once', () => {
+    tg.tidy(() => {
+      const p = params();
+      const x = tg.normal(tg.key(3), [5, 3], 'float64');
+      let calls = 0;
+      const graph = tg.traceGraph((q: typeof p) => (calls++, f(q, x)), [p], [0]);
+      for (let i = 0; i < 3; i++) {
+        const v = { a: tg.normal(tg.key(10 + i), [3, 4], 'float64'), b: tg.normal(tg.key(20 + i), [4], 'float64') };
+        const [jv] = graph.tangents([v.a, v.b]);
+        expectClose(jv!.dataSync(), tg.jvp((q: typeof p) => f(q, x), [p], [v])[1].dataSync(), 1e-14, 1e-14, `jvp ${i}`);
+        // A null tangent is a zero: only a's contribution.
+        const [ja] = graph.tangents([v.a, null]);
+        expectClose(ja!.dataSync(), tg.jvp((q: typeof p) => f(q, x), [p], [{ a: v.a, b: null }])[1].dataSync(), 1e-14, 1e-14, `partial jvp ${i}`);
+        const u = tg.normal(tg.key(30 + i), [5], 'float64');
+        const { inputs } = graph.cotangents([u], []);
+        const [, back] = tg.vjp((q: typeof p) => f(q, x), p);
+        const [g] = back(u) as [typeof p];
+        expectClose(inputs[0]!.dataSync(), g.a.dataSync(), 1e-14, 1e-14, `vjp a ${i}`);
+        expectClose(inputs[1]!.dataSync(), g.b.dataSync(), 1e-14, 1e-14, `vjp b ${i}`);
+      }
+      expect(calls).toBe(1);
+      expect(() => graph.tangents([null])).toThrow(/traceGraph: 1 input tangents for 2 inputs/);
+    });
+  });
+
+  it('unscoped, it outlives the tidy that traced it; dispose() frees everything it created, outputs included', () => {
+    const p = tg.keep(params());
+    const x = tg.keep(tg.normal(tg.key(3), [5, 3], 'float64'));
+    const before = tg.liveTensorCount();
+    const graph = tg.tidy(() => tg.traceGraph((q: typeof p) => f(q, x), [p], [0], { scoped: false }));
+    const [jv] = tg.tidy(() => graph.tangents([p.a, p.b]));
+    expect(jv!.dataSync().length).toBe(5);
+    jv!.dispose();
+    graph.dispose();
+    expect(tg.liveTensorCount()).toBe(before);
+    expect(() => graph.tangents([null, null])).toThrow(/traceGraph: the traced graph was disposed/);
+    tg.dispose([p, x]);
+  });
+});

@@ -132,6 +132,45 @@ describe('conv2d (im2col + gemm)', () => {
     expect(Array.from(out)).toEqual([0, 0, 0, 3, 7]);
   });
 
+  it('with input dilation (the strided input gradient, split by output phase) matches conv2dDirect', () => {
+    // Input dilation >= 2 on at least one axis: every case takes the phase split. Kernels up to
+    // 4 taps with dilation up to 3 and 1x1 kernels give phases whose taps all read holes.
+    const dilated = fc.record({
+      N: fc.integer({ min: 1, max: 2 }), H: fc.integer({ min: 1, max: 9 }), W: fc.integer({ min: 1, max: 9 }),
+      C: fc.integer({ min: 1, max: 5 }), O: fc.integer({ min: 1, max: 5 }),
+      KH: fc.integer({ min: 1, max: 4 }), KW: fc.integer({ min: 1, max: 4 }),
+      strides: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
+      padding: fc.tuple(
+        fc.tuple(fc.integer({ min: -2, max: 4 }), fc.integer({ min: -2, max: 4 })),
+        fc.tuple(fc.integer({ min: -2, max: 4 }), fc.integer({ min: -2, max: 4 })),
+      ),
+      kernelDilation: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
+      inputDilation: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })).filter(([a, b]) => a > 1 || b > 1),
+      flip: fc.boolean(),
+      dtype: fc.constantFrom<DType>('float32', 'float64'),
+      seed: fc.nat(),
+    });
+    fc.assert(fc.property(dilated, (t) => {
+      const { xShape, wShape, p, OH, OW, x, w } = unpack(t);
+      fc.pre(OH >= 1 && OW >= 1);
+      const { want, scale } = reference(x, xShape, w, wShape, p);
+      expect(compare(runConv(x, xShape, w, wShape, p), want, scale, tolOf(t.dtype))).toBe('');
+    }), { numRuns: 400 });
+  });
+
+  it('computes the input gradient of strided convolutions (the VJP geometry) across several patch blocks per phase', () => {
+    // The input-gradient conv of a stride-2 5x5 SAME conv on [2,40,40,64]: 4 phases of 800 rows, up
+    // to 3*3*64 = 576 patch columns, so a phase spans several 2^18-element im2col blocks.
+    for (const dtype of ['float32', 'float64'] as const) {
+      const gShape: Shape4 = [2, 20, 20, 64], wShape: Shape4 = [5, 5, 64, 3];
+      const p: ConvParams = { strides: [1, 1], padding: [[3, 2], [3, 2]], kernelDilation: [1, 1], inputDilation: [2, 2], flip: true };
+      const g = randomArray(dtype, size(gShape), 5), w = randomArray(dtype, size(wShape), 6);
+      const { want, scale } = reference(g, gShape, w, wShape, p);
+      expect(want.length).toBe(2 * 40 * 40 * 3);
+      expect(compare(runConv(g, gShape, w, wShape, p), want, scale, tolOf(dtype))).toBe('');
+    }
+  });
+
   it('names the shapes when the output would be empty or channels differ', () => {
     const p: ConvParams = { strides: [1, 1], padding: [[0, 0], [0, 0]], kernelDilation: [1, 1], inputDilation: [1, 1], flip: false };
     expect(() => conv2d(new Float32Array(4), [1, 2, 2, 1], new Float32Array(9), [3, 3, 1, 1], p, new Float32Array(1))).toThrow(/conv2d: empty output/);
