@@ -6,8 +6,7 @@
  */
 import * as tg from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
-import { loadCifar10Dir } from '../data/cifar10.ts';
-import { loadMnist } from '../data/mnist.ts';
+import { loadCifar10Dir, loadMnist } from '../data/node.ts';
 import { mseFlow, type MseLossScaling } from '../linearize/flow.ts';
 import { matrix, type Matrix } from '../linearize/linalg.ts';
 import { linearize, weightChange } from '../linearize/linearize.ts';
