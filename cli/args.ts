@@ -13,7 +13,7 @@ export function usage(command: string, summary: string, flags: readonly FlagSpec
     const left = `  --${f.name}${f.type === 'string' ? ' <value>' : ''}`;
     return `${left.padEnd(28)}${f.help}${f.default !== undefined ? ` (default: ${f.default})` : ''}`;
   });
-  return `usage: npm start -- ${command} [flags]\n\n${summary}\n\nflags:\n${lines.join('\n')}\n  --help                    this message`;
+  return `usage: tangentgrad ${command} [flags]\n\n${summary}\n\nflags:\n${lines.join('\n')}\n  --help                    this message`;
 }
 
 /** Parses argv against the specs; unknown flags and positionals are errors. */

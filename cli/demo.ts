@@ -41,28 +41,74 @@ export function gradientCheck(seed = 0): number {
   });
 }
 
-export async function runDemo(log: (line: string) => void = console.log): Promise<{ gradientError: number; losses: number[] }> {
-  const gradientError = gradientCheck();
+/**
+ * The largest eigenvalue of the loss Hessian at `p`, by power iteration on Hessian-vector
+ * products (forward-over-reverse: the JVP of the gradient). Gradient descent on a quadratic is
+ * stable for lr < 2 / lambda_max, so this sets the demo's learning rate instead of a guess.
+ */
+export function hessianLambdaMax(p: Params, x: Tensor, y: Tensor, iterations = 30): number {
+  const gradFn = tg.grad((q: Params) => loss(q, x, y));
+  let v = tg.keep(tg.treeMap(p, (leaf, i) => tg.normal(tg.foldIn(tg.key(7), i), leaf.shape, leaf.dtype)) as Params);
+  let lambda = 0;
+  for (let i = 0; i < iterations; i++) {
+    const next = tg.tidy(() => {
+      const hv = tg.jvp(gradFn, [p], [v])[1] as Params;
+      const norm = Math.sqrt(tg.treeLeaves(hv).reduce((acc, h) => acc + tg.sum(tg.square(h)).itemSync(), 0));
+      const vNorm = Math.sqrt(tg.treeLeaves(v).reduce((acc, h) => acc + tg.sum(tg.square(h)).itemSync(), 0));
+      lambda = norm / vNorm;
+      return tg.keep(tg.treeMap(hv, (h) => tg.div(h, norm)));
+    });
+    tg.dispose(v);
+    v = next as Params;
+  }
+  tg.dispose(v);
+  return lambda;
+}
+
+export interface DemoOptions {
+  steps: number;
+  /** null: 1 / lambda_max of the loss Hessian at init (half the stable threshold). */
+  lr: number | null;
+  seed: number;
+}
+
+export const DEMO_DEFAULTS: DemoOptions = { steps: 2000, lr: null, seed: 0 };
+
+export async function runDemo(
+  options: Partial<DemoOptions> = {},
+  log: (line: string) => void = console.log,
+): Promise<{ gradientError: number; lr: number; lambdaMax: number; losses: { step: number; loss: number }[] }> {
+  const o = { ...DEMO_DEFAULTS, ...options };
+  const gradientError = gradientCheck(o.seed);
   log(`gradient check (float64, reverse mode vs central differences): max relative error ${gradientError.toExponential(2)}`);
   if (!(gradientError < 1e-6)) throw new Error(`demo: gradient check failed (relative error ${gradientError})`);
   const x = tg.keep(tg.reshape(tg.arange(-2, 2, 0.05), [-1, 1]));
   const y = tg.keep(tg.sin(tg.mul(x, 1.5)));
-  let params = tg.keep(init(tg.key(0), 64, 'float32'));
+  let params = tg.keep(init(tg.key(o.seed), 64, 'float32'));
+  const lambdaMax = hessianLambdaMax(params, x, y);
+  const lr = o.lr ?? 1 / lambdaMax;
+  log(`learning rate ${lr.toPrecision(3)} (the loss Hessian's largest eigenvalue at init is ${lambdaMax.toPrecision(3)}: stable below ${(2 / lambdaMax).toPrecision(3)})`);
   const valueAndGrad = tg.valueAndGrad(loss);
-  const losses: number[] = [];
-  const steps = 2000;
-  for (let step = 0; step <= steps; step++) {
+  const losses: { step: number; loss: number }[] = [];
+  const every = Math.max(1, Math.round(o.steps / 8));
+  for (let step = 0; step <= o.steps; step++) {
     const [value, next] = tg.tidy(() => {
       const [l, g] = valueAndGrad(params, x, y);
-      return [l, tg.keep(tg.treeZip([params, g], ([p, gp]) => tg.sub(p, tg.mul(gp, 0.1))))];
+      return [l, tg.keep(tg.treeZip([params, g], ([p, gp]) => tg.sub(p, tg.mul(gp, lr))))];
     });
-    if (step % 250 === 0) {
-      losses.push(value.itemSync());
-      log(`step ${String(step).padStart(5)}  loss ${value.itemSync().toExponential(3)}`);
-    }
+    const v = value.itemSync();
     value.dispose();
+    if (step % every === 0 || step === o.steps) {
+      losses.push({ step, loss: v });
+      log(`step ${String(step).padStart(5)}  loss ${v.toExponential(3)}`);
+    }
+    if (!Number.isFinite(v)) {
+      tg.dispose([params, next as Params, x, y]);
+      throw new Error(`demo: the loss became ${v} at step ${step} with learning rate ${lr} (stable below ${(2 / lambdaMax).toPrecision(3)}); use a smaller --lr`);
+    }
     tg.dispose(params);
     params = next as Params;
   }
-  return { gradientError, losses };
+  tg.dispose([params, x, y]);
+  return { gradientError, lr, lambdaMax, losses };
 }

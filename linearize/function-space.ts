@@ -12,8 +12,6 @@ import { dopri5, type DopriOptions, type OdeStats } from './ode.ts';
 import { type MseLossScaling, effectiveRate } from './flow.ts';
 import {
   type Matrix,
-  type MatrixLike,
-  asMatrix,
   assertFinite,
   assertShape,
   assertSymmetric,
@@ -21,6 +19,7 @@ import {
   matrix,
   shapeOf,
 } from '../linalg/dense.ts';
+import { toMatrix, type MatrixInput } from './matrix-input.ts';
 
 /** Gradient of the total loss with respect to the train outputs: n x c in, n x c out (must not keep `fTrain`). */
 export type OutputGradient = (fTrain: Matrix) => Matrix;
@@ -37,14 +36,14 @@ export interface CrossEntropyOptions {
 
 /** Inputs shared by the function-space integrators. */
 export interface FunctionSpaceInputs {
-  /** Theta(X, X), n x n symmetric. */
-  readonly thetaTrain: Matrix;
+  /** Theta(X, X), n x n symmetric. Every matrix argument may be a Matrix, a Tensor or a typed-array column. */
+  readonly thetaTrain: MatrixInput;
   /** Theta(x, X), m x n (optional). */
-  readonly thetaTestTrain?: Matrix;
+  readonly thetaTestTrain?: MatrixInput;
   /** f_0(X), n x c. */
-  readonly f0Train: MatrixLike;
+  readonly f0Train: MatrixInput;
   /** f_0(x), m x c (required with thetaTestTrain). */
-  readonly f0Test?: MatrixLike;
+  readonly f0Test?: MatrixInput;
   /** Learning rate (> 0), used as given. */
   readonly eta: number;
   /** grad_f L at the train outputs. */
@@ -72,8 +71,8 @@ export interface FunctionSpaceTrajectory {
  * @example
  * const grad = mseOutputGradient(yTrain, 'sum/2'); // grad(f) = f - yTrain
  */
-export function mseOutputGradient(yTrain: MatrixLike, loss: MseLossScaling): OutputGradient {
-  const y = asMatrix(yTrain);
+export function mseOutputGradient(yTrain: MatrixInput, loss: MseLossScaling): OutputGradient {
+  const y = toMatrix('mseOutputGradient', 'yTrain', yTrain);
   assertFinite('mseOutputGradient', 'yTrain', y);
   const scale = effectiveRate(1, loss, y.rows * y.cols);
   return (f: Matrix): Matrix => {
@@ -127,9 +126,9 @@ function checkTargets(fn: string, y: Matrix, classes: number): void {
  * @example
  * const grad = crossEntropyOutputGradient(oneHot, { reduction: 'sum' }); // softmax(f) - oneHot
  */
-export function crossEntropyOutputGradient(yTrain: MatrixLike, opts: CrossEntropyOptions): OutputGradient {
+export function crossEntropyOutputGradient(yTrain: MatrixInput, opts: CrossEntropyOptions): OutputGradient {
   const fn = 'crossEntropyOutputGradient';
-  const y = asMatrix(yTrain);
+  const y = toMatrix(fn, 'yTrain', yTrain);
   const { samples, classes } = crossEntropyLayout(fn, y, opts);
   checkTargets(fn, y, classes);
   const scale = opts.reduction === 'mean' ? 1 / samples : 1;
@@ -154,10 +153,10 @@ export function crossEntropyOutputGradient(yTrain: MatrixLike, opts: CrossEntrop
  * @example
  * crossEntropyLoss(fromRows([[0, 0]]), fromRows([[1, 0]]), { reduction: 'sum' }); // Math.LN2
  */
-export function crossEntropyLoss(f: MatrixLike, yTrain: MatrixLike, opts: CrossEntropyOptions): number {
+export function crossEntropyLoss(f: MatrixInput, yTrain: MatrixInput, opts: CrossEntropyOptions): number {
   const fn = 'crossEntropyLoss';
-  const y = asMatrix(yTrain);
-  const fm = asMatrix(f);
+  const y = toMatrix(fn, 'yTrain', yTrain);
+  const fm = toMatrix(fn, 'f', f);
   const { samples, classes } = crossEntropyLayout(fn, y, opts);
   assertShape(fn, 'f', fm, y.rows, y.cols);
   let total = 0;
@@ -187,11 +186,11 @@ interface Prepared {
 }
 
 function prepare(fn: string, inputs: FunctionSpaceInputs): Prepared {
-  const theta = inputs.thetaTrain;
+  const theta = toMatrix(fn, 'thetaTrain', inputs.thetaTrain);
   assertFinite(fn, 'thetaTrain', theta);
   assertSymmetric(fn, 'thetaTrain', theta, inputs.symmetryTolerance);
   const n = theta.rows;
-  const f0Train = asMatrix(inputs.f0Train);
+  const f0Train = toMatrix(fn, 'f0Train', inputs.f0Train);
   if (f0Train.rows !== n) throw new Error(`${fn}: f0Train must have ${n} rows to match thetaTrain, got ${shapeOf(f0Train)}`);
   const c = f0Train.cols;
   assertFinite(fn, 'f0Train', f0Train);
@@ -201,8 +200,8 @@ function prepare(fn: string, inputs: FunctionSpaceInputs): Prepared {
   const hasF0 = inputs.f0Test !== undefined;
   if (hasTheta !== hasF0) throw new Error(`${fn}: thetaTestTrain and f0Test must be given together`);
   if (!hasTheta) return { n, m: 0, c, theta, f0Train };
-  const thetaTestTrain = inputs.thetaTestTrain as Matrix;
-  const f0Test = asMatrix(inputs.f0Test as MatrixLike);
+  const thetaTestTrain = toMatrix(fn, 'thetaTestTrain', inputs.thetaTestTrain!);
+  const f0Test = toMatrix(fn, 'f0Test', inputs.f0Test!);
   const m = thetaTestTrain.rows;
   assertShape(fn, 'thetaTestTrain', thetaTestTrain, m, n);
   assertFinite(fn, 'thetaTestTrain', thetaTestTrain);

@@ -16,10 +16,8 @@
 import { type MseLossScaling, type EigenvalueClamp, type SingularPolicy, checkTimes, effectiveRate, flowIntegral, kernelEigen } from './flow.ts';
 import {
   type Matrix,
-  type MatrixLike,
   NotPositiveDefiniteError,
   addScaled,
-  asMatrix,
   assertFinite,
   assertShape,
   assertSymmetric,
@@ -32,6 +30,7 @@ import {
   symmetricEigen,
   transpose,
 } from '../linalg/dense.ts';
+import { toMatrix, toMatrixOptional, type MatrixInput } from './matrix-input.ts';
 
 /** Report of the PSD projection applied to a covariance. */
 export interface PsdClamp {
@@ -57,18 +56,18 @@ export interface GpPrediction {
 
 /** Inputs of {@link gpOverInitializations}. */
 export interface GpInputs {
-  /** NNGP kernel K(X, X), n x n. */
-  readonly kTrainTrain: Matrix;
+  /** NNGP kernel K(X, X), n x n. Every matrix argument may be a Matrix, a Tensor or a typed-array column. */
+  readonly kTrainTrain: MatrixInput;
   /** K(x, X), m x n. */
-  readonly kTestTrain: Matrix;
+  readonly kTestTrain: MatrixInput;
   /** K(x, x), m x m. */
-  readonly kTestTest: Matrix;
+  readonly kTestTest: MatrixInput;
   /** NTK Theta(X, X), n x n (ignored, and optional, with `readoutOnly`). */
-  readonly thetaTrainTrain?: Matrix;
+  readonly thetaTrainTrain?: MatrixInput;
   /** Theta(x, X), m x n (ignored, and optional, with `readoutOnly`). */
-  readonly thetaTestTrain?: Matrix;
+  readonly thetaTestTrain?: MatrixInput;
   /** Targets Y, n x c. */
-  readonly yTrain: MatrixLike;
+  readonly yTrain: MatrixInput;
   /** Learning rate (> 0) in the units of `loss`. */
   readonly eta: number;
   /** Loss scaling that `eta` refers to. */
@@ -132,9 +131,11 @@ export function psdProject(a: Matrix, fn = 'psdProject'): { matrix: Matrix; clam
  */
 export function gpOverInitializations(inputs: GpInputs): GpOverInitializations {
   const fn = 'gpOverInitializations';
-  const K = inputs.kTrainTrain;
-  const Kx = inputs.kTestTrain;
-  const Kxx = inputs.kTestTest;
+  const K = toMatrix(fn, 'kTrainTrain', inputs.kTrainTrain);
+  const Kx = toMatrix(fn, 'kTestTrain', inputs.kTestTrain);
+  const Kxx = toMatrix(fn, 'kTestTest', inputs.kTestTest);
+  const thetaTrainTrain = toMatrixOptional(fn, 'thetaTrainTrain', inputs.thetaTrainTrain);
+  const thetaTestTrain = toMatrixOptional(fn, 'thetaTestTrain', inputs.thetaTestTrain);
   assertSymmetric(fn, 'kTrainTrain', K, inputs.symmetryTolerance);
   const n = K.rows;
   const m = Kx.rows;
@@ -142,7 +143,7 @@ export function gpOverInitializations(inputs: GpInputs): GpOverInitializations {
   assertFinite(fn, 'kTestTrain', Kx);
   assertShape(fn, 'kTestTest', Kxx, m, m);
   assertSymmetric(fn, 'kTestTest', Kxx, inputs.symmetryTolerance);
-  const y = asMatrix(inputs.yTrain);
+  const y = toMatrix(fn, 'yTrain', inputs.yTrain);
   if (y.rows !== n) throw new Error(`${fn}: yTrain must have ${n} rows, got ${y.rows}x${y.cols}`);
   assertFinite(fn, 'yTrain', y);
   const readout = inputs.readoutOnly === true;
@@ -152,11 +153,11 @@ export function gpOverInitializations(inputs: GpInputs): GpOverInitializations {
     Th = K;
     Thx = Kx;
   } else {
-    if (inputs.thetaTrainTrain === undefined || inputs.thetaTestTrain === undefined) {
+    if (thetaTrainTrain === undefined || thetaTestTrain === undefined) {
       throw new Error(`${fn}: thetaTrainTrain and thetaTestTrain are required unless readoutOnly is set`);
     }
-    Th = inputs.thetaTrainTrain;
-    Thx = inputs.thetaTestTrain;
+    Th = thetaTrainTrain;
+    Thx = thetaTestTrain;
     assertShape(fn, 'thetaTrainTrain', Th, n, n);
     assertShape(fn, 'thetaTestTrain', Thx, m, n);
     assertFinite(fn, 'thetaTestTrain', Thx);
@@ -243,16 +244,22 @@ export function gpOverInitializations(inputs: GpInputs): GpOverInitializations {
  * const post = nngpPosterior({ kTrainTrain, kTestTrain, kTestTest, yTrain });
  * post.mean; // m x c
  */
-export function nngpPosterior(inputs: {
-  readonly kTrainTrain: Matrix;
-  readonly kTestTrain: Matrix;
-  readonly kTestTest: Matrix;
-  readonly yTrain: MatrixLike;
+export function nngpPosterior(raw: {
+  readonly kTrainTrain: MatrixInput;
+  readonly kTestTrain: MatrixInput;
+  readonly kTestTest: MatrixInput;
+  readonly yTrain: MatrixInput;
   readonly diagReg?: number;
   readonly symmetryTolerance?: number;
 }): { mean: Matrix; covariance: Matrix; psdClamp: PsdClamp } {
   const fn = 'nngpPosterior';
-  const y = asMatrix(inputs.yTrain);
+  const inputs = {
+    ...raw,
+    kTrainTrain: toMatrix(fn, 'kTrainTrain', raw.kTrainTrain),
+    kTestTrain: toMatrix(fn, 'kTestTrain', raw.kTestTrain),
+    kTestTest: toMatrix(fn, 'kTestTest', raw.kTestTest),
+  };
+  const y = toMatrix(fn, 'yTrain', raw.yTrain);
   const n = inputs.kTrainTrain.rows;
   const m = inputs.kTestTrain.rows;
   assertSymmetric(fn, 'kTrainTrain', inputs.kTrainTrain, inputs.symmetryTolerance);

@@ -7,5 +7,6 @@ export { dopri5 } from './ode.ts';
 export * from './function-space.ts';
 export * from './gp.ts';
 export * as linalg from '../linalg/dense.ts';
+export { matrixFromTensor, toMatrix, type MatrixInput } from './matrix-input.ts';
 export { infiniteKernels, infinitePredictor, predictInfinite } from './infinite.ts';
 export { monteCarloKernels } from './monte-carlo.ts';

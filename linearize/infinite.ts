@@ -20,7 +20,6 @@ import { checkTimes, effectiveRate, gdIntegral, kernelEigen, type MseLossScaling
 import { gpOverInitializations, nngpPosterior, psdProject, type GpPrediction } from './gp.ts';
 import {
   addScaled,
-  asMatrix,
   assertFinite,
   assertShape,
   assertSymmetric,
@@ -29,8 +28,8 @@ import {
   scaleRows,
   transpose,
   type Matrix,
-  type MatrixLike,
 } from '../linalg/dense.ts';
+import { toMatrix, type MatrixInput } from './matrix-input.ts';
 
 /** A model that can evaluate its infinite-width kernels (every layer of models/). */
 export interface KernelModel {
@@ -116,7 +115,7 @@ export function infiniteKernels(model: KernelModel, xTrain: KernelInput, xTest: 
 export interface InfinitePredictorInputs {
   readonly kernels: InfiniteKernels;
   /** Targets Y, n x c (a Float64Array is one column). */
-  readonly yTrain: MatrixLike;
+  readonly yTrain: MatrixInput;
   /** Learning rate (> 0) in the units of `loss`. */
   readonly eta: number;
   /** Loss scaling `eta` refers to. */
@@ -154,7 +153,7 @@ export interface InfinitePredictor {
 export function infinitePredictor(inputs: InfinitePredictorInputs): InfinitePredictor {
   const fn = 'infinitePredictor';
   const k = inputs.kernels;
-  const y = asMatrix(inputs.yTrain);
+  const y = toMatrix(fn, 'yTrain', inputs.yTrain);
   const tol = inputs.symmetryTolerance;
   const n = k.kTrainTrain.rows;
   const m = k.kTestTrain.rows;
@@ -238,7 +237,7 @@ export function infinitePredictor(inputs: InfinitePredictorInputs): InfinitePred
  */
 export function predictInfinite(
   model: KernelModel,
-  inputs: { xTrain: KernelInput; yTrain: MatrixLike; xTest: KernelInput; eta: number; loss: MseLossScaling; times: readonly number[]; readoutOnly?: boolean; kernelOptions?: KernelOptions },
+  inputs: { xTrain: KernelInput; yTrain: MatrixInput; xTest: KernelInput; eta: number; loss: MseLossScaling; times: readonly number[]; readoutOnly?: boolean; kernelOptions?: KernelOptions },
 ): GpPrediction[] {
   const kernels = infiniteKernels(model, inputs.xTrain, inputs.xTest, inputs.kernelOptions);
   const p = infinitePredictor({ kernels, yTrain: inputs.yTrain, eta: inputs.eta, loss: inputs.loss });

@@ -2,9 +2,10 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseFlags, intFlag, choiceFlag, numberFlag } from '../../cli/args.ts';
-import { progressBar } from '../../cli/progress.ts';
+import { progressReporter } from '../../cli/progress.ts';
 import { writeReport } from '../../cli/report.ts';
 import { recordSteps, runStudy, type StudyOptions } from '../../cli/study.ts';
 import { studyHtml } from '../../cli/study-report.ts';
@@ -15,7 +16,7 @@ const tiny: StudyOptions = {
 
 describe('main study', () => {
   it('runs end to end: the step-by-step linearized model matches the closed form, losses fall, reports are written', async () => {
-    const report = await runStudy(tiny, progressBar(false), () => {});
+    const report = await runStudy(tiny, progressReporter(false), () => {});
     const last = report.trainLoss.steps.length - 1;
     expect(report.trainLoss.steps[0]).toBe(0);
     expect(report.trainLoss.steps[last]).toBe(30);
@@ -48,11 +49,19 @@ describe('main study', () => {
   });
 
   it('refuses a learning rate above the stable threshold 2/lambda_max before training', async () => {
-    await expect(runStudy({ ...tiny, lr: 1e6 }, progressBar(false), () => {})).rejects.toThrow(/--lr 1000000 is at or above the stable threshold 2\/lambda_max = /);
+    await expect(runStudy({ ...tiny, lr: 1e6 }, progressReporter(false), () => {})).rejects.toThrow(/--lr 1000000 is at or above the stable threshold 2\/lambda_max = /);
   });
 
   it('refuses a missing CIFAR folder with a clear message', async () => {
-    await expect(runStudy({ ...tiny, dataset: 'cifar2', dataDir: '/nonexistent/cifar' }, progressBar(false), () => {})).rejects.toThrow(/nonexistent\/cifar/);
+    await expect(runStudy({ ...tiny, dataset: 'cifar2', dataDir: '/nonexistent/cifar' }, progressReporter(false), () => {})).rejects.toThrow(/nonexistent\/cifar/);
+  });
+
+  it('--dataset cifar2 reads CIFAR-10 binary batches (the committed fixture) and trains', async () => {
+    const dataDir = fileURLToPath(new URL('../fixtures/cifar10', import.meta.url));
+    const report = await runStudy({ ...tiny, dataset: 'cifar2', dataDir, trainSize: 16, testSize: 8, steps: 10 }, progressReporter(false), () => {});
+    const last = report.trainLoss.steps.length - 1;
+    expect(report.trainLoss.network[last]).toBeLessThan(report.trainLoss.network[0]);
+    expect(report.linearizedVsClosedFormMaxDiff).toBeLessThan(1e-4);
   });
 
   it('records log-spaced steps including 0 and the last', () => {

@@ -13,17 +13,18 @@ import {
   encodeCifar10,
   hwcToChw,
   loadCifar10,
-  loadCifar10Dir,
   parseCifar10,
   prepareCifar10,
-  readCifar10Dir,
-  type Cifar10Dir,
 } from '../../data/cifar10.ts';
+import { loadCifar10Dir, readCifar10Dir, type Cifar10Dir } from '../../data/node.ts';
 import { channelStats } from '../../data/split.ts';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-// Read-only shared copy (2 x 10,000 records, interleaved by class); never copied into the repo.
-const CIFAR_DIR = path.resolve(repoRoot, '../shared/data/cifar10');
+// The committed fixture (scripts/make-cifar10-fixture.ts): real records in the original release's
+// file names, 32 train and 10 test images per class, interleaved by class.
+const CIFAR_DIR = path.resolve(repoRoot, 'test/fixtures/cifar10');
+const TRAIN_PER_CLASS = 32;
+const TEST_PER_CLASS = 10;
 
 const bytesOf = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 const same = (a: Float32Array, b: Float32Array) => a.length === b.length && bytesOf(a).equals(bytesOf(b));
@@ -114,7 +115,7 @@ describe('layout: CHW planes -> NHWC', () => {
 
   it('real data: NHWC pixel (y, x, c) equals file byte 1 + c*1024 + y*32 + x', () => {
     const bytes = readFileSync(path.join(CIFAR_DIR, 'test_batch.bin'));
-    for (const i of [0, 1, 4321, 9999]) {
+    for (const i of [0, 1, 43, 99]) {
       const rec = i * CIFAR10_RECORD_BYTES;
       expect(real.test.labels[i]).toBe(bytes[rec]);
       for (const [y, x, c] of [
@@ -131,35 +132,38 @@ describe('layout: CHW planes -> NHWC', () => {
   });
 });
 
-describe('the shared CIFAR-10 subset', () => {
-  it('has 10,000 train and 10,000 test records, 1,000 per class', () => {
-    expect(real.trainFiles).toEqual(['train_batch.bin']);
-    for (const part of [real.train, real.test]) {
-      expect(part.count).toBe(10000);
-      expect(part.images.length).toBe(10000 * 3072);
+describe('the CIFAR-10 fixture', () => {
+  it('reads data_batch_1..5 and test_batch: 320 train and 100 test records, balanced over the classes', () => {
+    expect(real.trainFiles).toEqual([1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`));
+    for (const [part, perClass] of [
+      [real.train, TRAIN_PER_CLASS],
+      [real.test, TEST_PER_CLASS],
+    ] as const) {
+      expect(part.count).toBe(10 * perClass);
+      expect(part.images.length).toBe(10 * perClass * 3072);
       const counts = new Array(10).fill(0);
       for (const l of part.labels) counts[l]++;
-      expect(counts).toEqual(new Array(10).fill(1000));
+      expect(counts).toEqual(new Array(10).fill(perClass));
     }
   });
 
   it("the paper's task, airplane vs horse: shapes, balance, ±1 (airplane -> -1), pixels in [0, 1]", () => {
     const { train, test, classes, target, stats } = prepareCifar10(real, {
       classes: ['airplane', 'horse'],
-      trainSize: 1000,
-      testSize: 400,
+      trainSize: 64,
+      testSize: 20,
       seed: 3,
     });
     expect(classes).toEqual([0, 7]);
     expect(target).toBe('pm1');
     expect(stats).toBeUndefined();
-    expect(train.xShape).toEqual([1000, 32, 32, 3]);
-    expect(train.yShape).toEqual([1000, 1]);
-    expect(test.xShape).toEqual([400, 32, 32, 3]);
-    expect(test.yShape).toEqual([400, 1]);
+    expect(train.xShape).toEqual([64, 32, 32, 3]);
+    expect(train.yShape).toEqual([64, 1]);
+    expect(test.xShape).toEqual([20, 32, 32, 3]);
+    expect(test.yShape).toEqual([20, 1]);
     for (const [ds, n] of [
-      [train, 1000],
-      [test, 400],
+      [train, 64],
+      [test, 20],
     ] as const) {
       expect(ds.labels.filter((l) => l === 0).length).toBe(n / 2);
       expect(ds.labels.filter((l) => l === 7).length).toBe(n / 2);
@@ -169,7 +173,7 @@ describe('the shared CIFAR-10 subset', () => {
   });
 
   it('standardization: train channels have mean 0 / std 1, with train stats applied to test', () => {
-    const opts = { classes: [0, 7], trainSize: 2000, testSize: 500, seed: 11 };
+    const opts = { classes: [0, 7], trainSize: 60, testSize: 20, seed: 11 };
     const plain = prepareCifar10(real, opts);
     const std = prepareCifar10(real, { ...opts, standardize: true });
     expect(std.stats).toBeDefined();
@@ -186,7 +190,7 @@ describe('the shared CIFAR-10 subset', () => {
       expect(after.std[c]).toBeCloseTo(1, 4);
     }
     // Test uses the train stats: (x - mean_train) / std_train, so its own stats are only near 0 / 1.
-    for (let i = 0; i < std.test.x.length; i += 997) {
+    for (let i = 0; i < std.test.x.length; i += 97) {
       const c = i % 3;
       expect(std.test.x[i]).toBeCloseTo((plain.test.x[i] - s.mean[c]) / s.std[c], 4);
     }
@@ -196,15 +200,15 @@ describe('the shared CIFAR-10 subset', () => {
 
   it('all ten classes as one-hot: rows sum to 1, balanced; flatten gives [N, 3072]', () => {
     const { train, test, target } = prepareCifar10(real, {
-      trainSize: 500,
+      trainSize: 300,
       testSize: 100,
       flatten: true,
       standardize: true,
     });
     expect(target).toBe('onehot');
-    expect(train.xShape).toEqual([500, 3072]);
+    expect(train.xShape).toEqual([300, 3072]);
     expect(test.xShape).toEqual([100, 3072]);
-    expect(train.yShape).toEqual([500, 10]);
+    expect(train.yShape).toEqual([300, 10]);
     for (const ds of [train, test]) {
       for (let i = 0; i < ds.labels.length; i++) {
         const row = ds.y.subarray(i * 10, i * 10 + 10);
@@ -218,7 +222,7 @@ describe('the shared CIFAR-10 subset', () => {
   });
 
   it('subsets are fixed by the seed and change with it', () => {
-    const opts = { classes: ['cat', 'dog'] as ('cat' | 'dog')[], trainSize: 300, testSize: 100 };
+    const opts = { classes: ['cat', 'dog'] as ('cat' | 'dog')[], trainSize: 40, testSize: 10 };
     const a = prepareCifar10(real, { ...opts, seed: 1 });
     const b = prepareCifar10(real, { ...opts, seed: 1 });
     const c = prepareCifar10(real, { ...opts, seed: 2 });
@@ -229,13 +233,13 @@ describe('the shared CIFAR-10 subset', () => {
   });
 
   it('loadCifar10Dir and loadCifar10 (bytes, as in the browser) agree with prepareCifar10', async () => {
-    const opts = { classes: [0, 7], trainSize: 100, testSize: 50, seed: 4, standardize: true };
+    const opts = { classes: [0, 7], trainSize: 50, testSize: 16, seed: 4, standardize: true };
     const ref = prepareCifar10(real, opts);
     const fromDir = await loadCifar10Dir(CIFAR_DIR, opts);
-    const trainBytes = readFileSync(path.join(CIFAR_DIR, 'train_batch.bin'));
+    const trainBatches = [1, 2, 3, 4, 5].map((i) => new Uint8Array(readFileSync(path.join(CIFAR_DIR, `data_batch_${i}.bin`))));
     const testBytes = readFileSync(path.join(CIFAR_DIR, 'test_batch.bin'));
     const ab = testBytes.buffer.slice(testBytes.byteOffset, testBytes.byteOffset + testBytes.byteLength) as ArrayBuffer;
-    const fromBytes = loadCifar10({ train: new Uint8Array(trainBytes), test: ab }, opts);
+    const fromBytes = loadCifar10({ train: trainBatches, test: ab }, opts);
     for (const got of [fromDir, fromBytes]) {
       expect(same(got.train.x, ref.train.x) && same(got.test.x, ref.test.x)).toBe(true);
       expect(same(got.train.y, ref.train.y)).toBe(true);
@@ -342,11 +346,11 @@ describe('original file names and malformed input', () => {
     expect(() => prepareCifar10(real, { ...base, classes: ['horse', 7] })).toThrow(
       'prepareCifar10: class 7 is listed twice',
     );
-    expect(() => prepareCifar10(real, { classes: [0, 7], trainSize: 2002, testSize: 10 })).toThrow(
-      'prepareCifar10: trainSize=2002 needs 1001 examples of class 0 (balanced over 2 classes) but only 1000 are available',
+    expect(() => prepareCifar10(real, { classes: [0, 7], trainSize: 66, testSize: 10 })).toThrow(
+      'prepareCifar10: trainSize=66 needs 33 examples of class 0 (balanced over 2 classes) but only 32 are available',
     );
-    expect(() => prepareCifar10(real, { classes: [0, 7], trainSize: 10, testSize: 2001 })).toThrow(
-      'prepareCifar10: testSize=2001 needs 1001 examples of class 0',
+    expect(() => prepareCifar10(real, { classes: [0, 7], trainSize: 10, testSize: 21 })).toThrow(
+      'prepareCifar10: testSize=21 needs 11 examples of class 0',
     );
     expect(() => prepareCifar10(real, { ...base, classes: [0, 1, 2], target: 'pm1' })).toThrow(
       "prepareCifar10: target 'pm1' needs exactly 2 classes, got 3",

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadMnist, mnistPoolFromDigits, readMnistPool, splitMnist, type MnistPool } from '../../data/mnist.ts';
+import { mnistPoolFromDigits, splitMnist, type MnistPool } from '../../data/mnist.ts';
+import { loadMnist, readMnistPool } from '../../data/node.ts';
 
 // The package's per-digit counts (src/digits/<d>.json), 10,000 in all.
 const PACKAGE_COUNTS = [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978];

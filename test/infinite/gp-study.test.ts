@@ -5,13 +5,13 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseFlags } from '../../cli/args.ts';
 import { GP_DEFAULTS, GP_FLAGS, gpOptions, gpStudyHtml, runGpStudy } from '../../cli/gp.ts';
-import { progressBar } from '../../cli/progress.ts';
+import { progressReporter } from '../../cli/progress.ts';
 import { writeReport } from '../../cli/report.ts';
 
 describe('gp study', () => {
   it('runs end to end: GP panels, converged training, the t = infinity GP interpolates the endpoints, report files', async () => {
     const opts = { ...GP_DEFAULTS, width: 48, ensemble: 6, testPoints: 9, steps: [0, 3, 60] };
-    const r = await runGpStudy(opts, progressBar(false), () => {});
+    const r = await runGpStudy(opts, progressReporter(false), () => {});
     expect(r.panels.map((p) => p.step)).toEqual([0, 3, 60]);
     // 9 points from x0 to x1 (spacing 1/8) plus 2 on each side for --extrapolate 0.25.
     expect(r.alpha).toHaveLength(13);
@@ -53,7 +53,7 @@ describe('gp study', () => {
   });
 
   it('refuses a learning rate at or above the stable threshold before training', async () => {
-    await expect(runGpStudy({ ...GP_DEFAULTS, width: 16, ensemble: 1, testPoints: 3, lr: 100 }, progressBar(false), () => {})).rejects.toThrow(/--lr 100 is at or above the stable threshold/);
+    await expect(runGpStudy({ ...GP_DEFAULTS, width: 16, ensemble: 1, testPoints: 3, lr: 100 }, progressReporter(false), () => {})).rejects.toThrow(/--lr 100 is at or above the stable threshold/);
   });
 });
 

@@ -38,7 +38,7 @@ function hasNonFinite(a: Matrix): boolean {
 interface Problem {
   J: Matrix;
   Jx: Matrix;
-  inputs: MseFlowInputs;
+  inputs: MseFlowInputs & { thetaTrain: Matrix; thetaTestTrain: Matrix };
 }
 
 function problem(seed: number, n: number, m: number, c: number, rank: number, ridge = 0, eta = 0.3): Problem {
@@ -354,7 +354,7 @@ describe('mseFlow closed form', () => {
 });
 
 describe('mseFlow singular kernels, clamping and validation', () => {
-  const singular = (): MseFlowInputs => problem(5, 6, 2, 2, 3).inputs;
+  const singular = () => problem(5, 6, 2, 2, 3).inputs;
 
   it("t = Infinity with singular Theta: 'error' throws a clear error, 'pinv' gives the projected limit", () => {
     const inputs = singular();

@@ -23,8 +23,11 @@ function block(a: Matrix, r0: number, r1: number, c0: number, c1: number): Matri
   return out;
 }
 
+/** The generated inputs are plain matrices (GpInputs also accepts tensors and typed arrays). */
+type MatrixGpInputs = GpInputs & { kTrainTrain: Matrix; kTestTrain: Matrix; kTestTest: Matrix; thetaTrainTrain: Matrix; thetaTestTrain: Matrix };
+
 interface Setup {
-  inputs: GpInputs;
+  inputs: MatrixGpInputs;
   kAll: Matrix; // joint NNGP kernel over [train; test]
 }
 

