@@ -6,7 +6,7 @@ import * as tg from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
 
 /** A network as a function of its parameter tree and an input batch. */
-export type ApplyFn<P = any> = (params: P, x: Tensor) => Tensor;
+export type ApplyFn<P> = (params: P, x: Tensor) => Tensor;
 
 /**
  * Returns f_lin. It is exact at params0, linear in params - params0, and differentiable, so the
