@@ -133,7 +133,7 @@ describe('the packed package', () => {
     expect(files).toContain('package.json');
     expect(files).toContain('LICENSE');
     expect(files).toContain('README.md');
-    for (const f of ['index.js', 'index.d.ts', 'index.js.map', 'models/index.js', 'linearize/index.d.ts', 'data/index.js', 'cli/main.js']) expect(files).toContain(`dist/${f}`);
+    for (const f of ['index.js', 'index.d.ts', 'index.js.map', 'models/index.js', 'linearize/index.d.ts', 'data/index.js', 'data/node.js', 'cli/main.js']) expect(files).toContain(`dist/${f}`);
     const stray = files.filter((f) => !/^dist\//.test(f) && !['package.json', 'README.md', 'LICENSE'].includes(f));
     expect(stray).toEqual([]);
     expect(files.filter((f) => /\.ts$/.test(f) && !/\.d\.ts$/.test(f))).toEqual([]);
@@ -142,12 +142,13 @@ describe('the packed package', () => {
 
   it('a plain Node .mjs script imports the package and its subpaths and prints the NTK the repo computes', async () => {
     const dir = await installs.node;
-    const printed = lastJson<NtkResult & { dataExports: string[] }>(await runOk(process.execPath, ['node-consumer.mjs'], dir));
+    const printed = lastJson<NtkResult & { dataExports: string[]; dataNodeExports: string[] }>(await runOk(process.execPath, ['node-consumer.mjs'], dir));
     expect(printed.backend).toBe('cpu');
     expect(printed.shape).toEqual([6, 6]);
     // The same JavaScript arithmetic, built or not: the same bits.
     expect(printed.ntk).toEqual(reference.ntk);
     expect(printed.dataExports.length).toBeGreaterThan(0);
+    expect(printed.dataNodeExports.length).toBeGreaterThan(0);
   });
 
   it('a strict TypeScript project (NodeNext and Bundler resolution, skipLibCheck false) compiles with zero errors', async () => {
