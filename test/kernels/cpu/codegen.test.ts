@@ -56,7 +56,7 @@ describe('CPU elementwise kernels without generated code', () => {
       fc.property(pair, ({ a, b, dtype, seed }) => {
         const out = broadcastShapes('test', a, b);
         const x = values(dtype, sizeOf(a), seed), y = values(dtype, sizeOf(b), seed + 1);
-        for (const op of Object.keys(generated.binary)) {
+        for (const op of Object.keys(generated.binary) as (keyof typeof generated.binary)[]) {
           const inputs = [{ storage: x, shape: a, dtype }, { storage: y, shape: b, dtype }];
           expectSameBits(closures.binary[op](inputs, undefined, out, dtype), generated.binary[op](inputs, undefined, out, dtype), `${op} [${a}] [${b}] ${dtype}`);
         }
@@ -70,7 +70,7 @@ describe('CPU elementwise kernels without generated code', () => {
     fc.assert(
       fc.property(fc.nat(200), fc.constantFrom<DType>('float32', 'float64'), fc.nat(1000), (n, dtype, seed) => {
         const x = values(dtype, n, seed);
-        for (const op of Object.keys(generated.unary)) {
+        for (const op of Object.keys(generated.unary) as (keyof typeof generated.unary)[]) {
           const inputs = [{ storage: x, shape: [n], dtype }];
           expectSameBits(closures.unary[op](inputs, undefined, [n], dtype), generated.unary[op](inputs, undefined, [n], dtype), `${op} [${n}] ${dtype}`);
         }
