@@ -17,7 +17,7 @@ import { broadcastTo, identity, onesLike, sumToShape, add, zerosLike } from './o
 import { formatShape, shapesEqual } from './shape.ts';
 import { peekNextTensorId, Tensor } from './tensor.ts';
 import { beginTrace, isRecording, pinToRecordingTraces, releaseTrace, stopRecording, type Trace } from './trace.ts';
-import { flatten } from './tree.ts';
+import { flatten, type Tree } from './tree.ts';
 
 /** A traced call: the trace, the fresh input variables it differentiates, and the outputs. */
 interface Traced {
@@ -197,7 +197,35 @@ function checkLike(op: string, what: string, given: Tensor, like: Tensor): void 
   }
 }
 
-export type VjpFn = ((cotangent: unknown) => unknown[]) & { dispose(): void };
+/**
+ * The pullback of a traced call: maps an output cotangent (a tree shaped like the output R) to one
+ * cotangent tree per primal argument, each shaped like its argument (the tuple A).
+ */
+export type VjpFn<A extends readonly unknown[] = unknown[], R = unknown> = ((cotangent: R) => A) & { dispose(): void };
+
+/** Any function of tensors and trees of tensors (the drivers infer its parameters and result). */
+export type DifferentiableFn<A extends readonly unknown[] = never[], R = unknown> = (...args: A) => R;
+
+/** Positions of the differentiated arguments: one index, or a tuple of them. */
+export type Argnums = number | readonly number[];
+
+/**
+ * The gradient trees for `argnums` N of a function with parameters A: a gradient has the type of
+ * its argument (same tree, tensor leaves replaced by gradients of the same shape); a tuple of
+ * argnums gives a tuple of gradients.
+ */
+export type GradsOf<A extends readonly unknown[], N extends Argnums> = N extends number
+  ? A[N]
+  : { -readonly [K in keyof N]: A[N[K] & number] };
+
+/** The aux output of a `hasAux` function returning [scalar, aux]. */
+export type AuxOf<R> = R extends readonly [unknown, infer X] ? X : never;
+
+/**
+ * A tangent for a primal argument of type T: a tree of the same structure whose tensor leaves (or
+ * whole subtrees) may be null, symbolic zeros. Checked against the primal at run time.
+ */
+export type TangentOf<T> = T | Tree<Tensor | null>;
 
 /**
  * Reverse mode: evaluates f at the primals and returns its output and a function mapping an
@@ -205,7 +233,7 @@ export type VjpFn = ((cotangent: unknown) => unknown[]) & { dispose(): void };
  * The traced graph lives until `vjpFn.dispose()` or until the enclosing tidy closes.
  * @example const [y, back] = vjp((x) => mul(x, x), x); const [dx] = back(onesLike(y));
  */
-export function vjp(f: (...args: any[]) => unknown, ...primals: unknown[]): [any, VjpFn] {
+export function vjp<A extends unknown[], R>(f: DifferentiableFn<A, R>, ...primals: A): [R, VjpFn<A, R>] {
   const argnums = primals.map((_, i) => i);
   const { trace, inputs, out, outLeaves } = traceCall('vjp', f, primals, argnums);
   const inputFlats = primals.map(flatten);
@@ -231,26 +259,29 @@ export function vjp(f: (...args: any[]) => unknown, ...primals: unknown[]): [any
         return fl.unflatten(part);
       });
     });
-  }) as VjpFn;
+  }) as VjpFn<A, R>;
   vjpFn.dispose = () => finish(trace, outFlat.leaves);
   track({ dispose: vjpFn.dispose });
-  return [out, vjpFn];
+  return [out as R, vjpFn];
 }
 
-export interface GradOptions {
+export interface GradOptions<N extends Argnums = Argnums, H extends boolean = boolean> {
   /** Which positional arguments to differentiate (default 0); an array gives a tuple of gradients. */
-  argnums?: number | readonly number[];
+  argnums?: N;
   /** f returns [scalar, aux]; aux is passed through untouched. */
-  hasAux?: boolean;
+  hasAux?: H;
 }
 
 /**
  * Returns a function computing [value, gradient] of a scalar-valued f.
  * @example const [loss, g] = valueAndGrad((p) => sum(square(p.w)))({ w });
  */
-export function valueAndGrad(f: (...args: any[]) => unknown, opts: GradOptions = {}): (...args: any[]) => [any, any] {
-  const argnums = opts.argnums === undefined ? [0] : typeof opts.argnums === 'number' ? [opts.argnums] : [...opts.argnums];
-  return (...args: unknown[]) => {
+export function valueAndGrad<A extends unknown[], R, const N extends Argnums = 0, const H extends boolean = false>(
+  f: DifferentiableFn<A, R>,
+  opts: GradOptions<N, H> = {},
+): (...args: A) => [R, GradsOf<A, N>] {
+  const argnums = opts.argnums === undefined ? [0] : typeof opts.argnums === 'number' ? [opts.argnums] : [...(opts.argnums as readonly number[])];
+  return (...args: A) => {
     const traced = traceCall('grad', f, args, argnums);
     const { trace, inputs } = traced;
     let value: unknown;
@@ -280,17 +311,27 @@ export function valueAndGrad(f: (...args: any[]) => unknown, opts: GradOptions =
     } finally {
       finish(trace, [value, aux]);
     }
-    return [opts.hasAux ? [value, aux] : value, grads];
+    // With hasAux the value is the [scalar, aux] pair f returned, i.e. R either way.
+    return [(opts.hasAux ? [value, aux] : value) as R, grads as GradsOf<A, N>];
   };
 }
 
 /** Gradient of a scalar-valued f w.r.t. its first argument (or `argnums`). */
-export function grad(f: (...args: any[]) => unknown, opts: GradOptions = {}): (...args: any[]) => any {
+export function grad<A extends unknown[], R, const N extends Argnums = 0, const H extends boolean = false>(
+  f: DifferentiableFn<A, R>,
+  opts: GradOptions<N, H> = {},
+): (...args: A) => H extends true ? [GradsOf<A, N>, AuxOf<R>] : GradsOf<A, N> {
   const vg = valueAndGrad(f, opts);
-  return (...args: unknown[]) => {
+  type Out = H extends true ? [GradsOf<A, N>, AuxOf<R>] : GradsOf<A, N>;
+  return (...args: A) => {
     const [value, g] = vg(...args);
-    dispose(opts.hasAux ? value[0] : value);
-    return opts.hasAux ? [g, value[1]] : g;
+    if (opts.hasAux) {
+      const [scalar, aux] = value as readonly [unknown, AuxOf<R>];
+      dispose(scalar);
+      return [g, aux] as Out;
+    }
+    dispose(value);
+    return g as Out;
   };
 }
 
@@ -299,7 +340,7 @@ export function grad(f: (...args: any[]) => unknown, opts: GradOptions = {}): (.
  * one tree per argument of f; a tangent leaf may be null (a symbolic zero that costs nothing).
  * @example const [y, dy] = jvp((x) => tanh(x), [x], [v]);
  */
-export function jvp(f: (...args: any[]) => unknown, primals: readonly unknown[], tangents: readonly unknown[]): [any, any] {
+export function jvp<A extends unknown[], R>(f: DifferentiableFn<A, R>, primals: A, tangents: { [K in keyof A]: TangentOf<A[K]> }): [R, R] {
   if (!Array.isArray(primals) || !Array.isArray(tangents) || primals.length !== tangents.length) {
     throw new Error('jvp: primals and tangents must be arrays with one entry per argument of f');
   }
@@ -327,7 +368,7 @@ export function jvp(f: (...args: any[]) => unknown, primals: readonly unknown[],
   } finally {
     finish(trace, out);
   }
-  return [out, tangentOut];
+  return [out as R, tangentOut as R];
 }
 
 /** Flattens a tangent tree alongside its primal tree; a tangent leaf (or subtree) may be null, a symbolic zero. */
@@ -397,7 +438,7 @@ export interface TraceGraphOptions {
   scoped?: boolean;
 }
 
-export function traceGraph(f: (...args: any[]) => unknown, args: readonly unknown[], argnums: readonly number[], opts: TraceGraphOptions = {}): TracedGraph {
+export function traceGraph<A extends unknown[]>(f: DifferentiableFn<A>, args: A, argnums: readonly number[], opts: TraceGraphOptions = {}): TracedGraph {
   const scoped = opts.scoped ?? true;
   const { trace, inputs, out, outLeaves } = traceCall('traceGraph', f, args, argnums);
   let walk: Walk | undefined;

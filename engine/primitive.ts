@@ -16,7 +16,7 @@ export interface Abstract {
  * the autodiff driver sums cotangents back to each input's shape and broadcasts tangents to the
  * output's shape, once, so no rule has to.
  */
-export interface Primitive<P = any, N extends string = string> {
+export interface Primitive<P = unknown, N extends string = string> {
   readonly name: N;
   /** Validates inputs and params; throws an Error naming the op and the offending shapes. */
   shapeRule(inputs: readonly Abstract[], params: P): Abstract;

@@ -8,8 +8,8 @@ export type Tree<L = Tensor> = L | readonly Tree<L>[] | { readonly [key: string]
 
 export interface Flat {
   readonly leaves: Tensor[];
-  /** Rebuilds the tree with new leaves in the same order. */
-  unflatten<T>(leaves: readonly T[]): any;
+  /** Rebuilds the tree with new leaves in the same order (the caller knows the tree's type). */
+  unflatten<T>(leaves: readonly T[]): unknown;
 }
 
 /** Object keys are visited in sorted order so two trees with the same keys flatten alike. */
@@ -46,14 +46,21 @@ export function flatten(tree: unknown): Flat {
   };
 }
 
-/** Applies fn to every tensor leaf. @example treeMap(params, (p) => mul(p, 2)) */
-export function treeMap<R = Tensor>(tree: unknown, fn: (leaf: Tensor, index: number) => R): any {
+/**
+ * Applies fn to every tensor leaf; tensors in, tensors out keeps the tree's type.
+ * @example treeMap(params, (p) => mul(p, 2))
+ */
+export function treeMap<T>(tree: T, fn: (leaf: Tensor, index: number) => Tensor): T;
+export function treeMap<R>(tree: unknown, fn: (leaf: Tensor, index: number) => R): Tree<R>;
+export function treeMap<R>(tree: unknown, fn: (leaf: Tensor, index: number) => R): unknown {
   const flat = flatten(tree);
   return flat.unflatten(flat.leaves.map(fn));
 }
 
-/** Combines leaves of trees with identical structure. */
-export function treeZip<R = Tensor>(trees: readonly unknown[], fn: (leaves: Tensor[], index: number) => R): any {
+/** Combines leaves of trees with identical structure; tensors in, tensors out keeps the trees' type. */
+export function treeZip<T>(trees: readonly T[], fn: (leaves: Tensor[], index: number) => Tensor): T;
+export function treeZip<R>(trees: readonly unknown[], fn: (leaves: Tensor[], index: number) => R): Tree<R>;
+export function treeZip<R>(trees: readonly unknown[], fn: (leaves: Tensor[], index: number) => R): unknown {
   const flats = trees.map(flatten);
   const n = flats[0].leaves.length;
   for (const f of flats) {

@@ -12,7 +12,7 @@ import { flattenTangents } from '../engine/autodiff.ts';
 import { track } from '../engine/memory.ts';
 
 /** A network as a function of its parameter tree and an input batch. */
-export type ApplyFn<P = any> = (params: P, x: Tensor) => Tensor;
+export type ApplyFn<P> = (params: P, x: Tensor) => Tensor;
 
 export interface LinearizeOptions {
   /**
@@ -123,7 +123,7 @@ export function linearize<P>(f: ApplyFn<P>, params0: P, opts: LinearizeOptions =
     }
     return tg.tidy(() => {
       const { inputs } = e.graph.cotangents([cotangent], []);
-      return tg.flatten(params0).unflatten(inputs.map((g, i) => g ?? tg.zerosLike(leaves0[i])));
+      return tg.flatten(params0).unflatten(inputs.map((g, i) => g ?? tg.zerosLike(leaves0[i]))) as P;
     });
   };
   fLin.f0 = (x: Tensor) => tg.identity(entryFor('linearize.f0', x).out);

@@ -20,7 +20,7 @@ import { empiricalNtk, type NtkMethod } from './ntk.ts';
 export interface InitApplyModel {
   readonly name?: string;
   init(key: Key, inputShape: readonly number[], dtype?: DType): { params: unknown };
-  apply(params: any, x: Tensor): unknown;
+  apply(params: unknown, x: Tensor): unknown;
 }
 
 export interface MonteCarloOptions {

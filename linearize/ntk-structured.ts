@@ -182,7 +182,7 @@ function blockFeatures<P>(f: ApplyFn<P>, params: P, x: Tensor): BlockFeatures {
     const partial = (leaves: Tensor[], input: Tensor) => {
       const all = [...flat.leaves];
       fallbackIndices.forEach((idx, j) => (all[idx] = leaves[j]));
-      return f(flat.unflatten(all), input);
+      return f(flat.unflatten(all) as P, input);
     };
     fallback = jacobianFeatures(partial, sub, x);
   }

@@ -1,8 +1,8 @@
-/** CPU movement kernels: every one is a strided ndarray view of the input or of the output, plus one assign. */
-import ops from 'ndarray-ops';
+/** CPU movement kernels: every one is a strided view of the input (gathered) or of the output (scattered into). */
 import type { PadParams, SliceParams } from '../../engine/primitives/movement.ts';
 import { sizeOf, stridesOf } from '../../engine/shape.ts';
 import type { CpuKernel } from './elementwise.ts';
+import { scatter } from './strided.ts';
 import { broadcastView, materialize, output, view } from './views.ts';
 
 export const movementKernels = {
@@ -22,19 +22,19 @@ export const movementKernels = {
   },
 
   pad: ([a], { lo, interior, value }: PadParams, outShape, dtype) => {
-    const [data] = output(outShape, dtype);
+    const data = output(outShape, dtype);
     if (value !== 0) data.fill(value);
     if (a.storage.length === 0) return data;
     const strides = stridesOf(outShape);
     const offset = lo.reduce((o, l, i) => o + l * strides[i], 0);
-    ops.assign(view(data, a.shape, strides.map((s, i) => s * (interior[i] + 1)), offset), view(a.storage, a.shape));
+    scatter(a.storage, data, offset, a.shape, strides.map((s, i) => s * (interior[i] + 1)));
     return data;
   },
 
   // Each input is `outer` contiguous blocks (one per index before the axis) placed side by side
   // with the others' blocks: block copies, no per-element indexing.
   concat: (inputs, { axis }: { axis: number }, outShape, dtype) => {
-    const [data] = output(outShape, dtype);
+    const data = output(outShape, dtype);
     const outer = sizeOf(outShape.slice(0, axis));
     const rowLen = sizeOf(outShape.slice(axis));
     let start = 0;

@@ -15,9 +15,13 @@ import { broadcastStrides, collapseAxes, stridesOf, type Shape } from '../../eng
  */
 export type StridedBinaryLoop = (xs: TypedArray, ys: TypedArray, out: TypedArray, shape: Int32Array, sx: Int32Array, sy: Int32Array) => void;
 
-/** Compiles the strided loop of a binary op whose value is the JavaScript expression `expr` in `x` and `y`. */
-export function compileStridedBinary(expr: string): StridedBinaryLoop {
-  return new Function('xs', 'ys', 'out', 'shape', 'sx', 'sy', `
+/**
+ * The body of the strided loop of a binary op whose value is the JavaScript expression `expr` in
+ * `x` and `y` (parameters xs, ys, out, shape, sx, sy). {@link stridedBinaryLoop} is the same loop
+ * with the op as a closure, for hosts that refuse generated code; keep the two in step.
+ */
+export function stridedBinarySource(expr: string): string {
+  return `
     const r = shape.length, inner = shape[r - 1], ix = sx[r - 1], iy = sy[r - 1], n = out.length;
     const idx = new Int32Array(r);
     let px = 0, py = 0;
@@ -39,11 +43,38 @@ export function compileStridedBinary(expr: string): StridedBinaryLoop {
         if (++idx[d] < shape[d]) break;
         px -= sx[d] * shape[d]; py -= sy[d] * shape[d]; idx[d] = 0;
       }
-    }`) as StridedBinaryLoop;
+    }`;
+}
+
+/** The strided loop of {@link stridedBinarySource} calling `op` per element (no generated code). */
+export function stridedBinaryLoop(op: (x: number, y: number) => number): StridedBinaryLoop {
+  return (xs, ys, out, shape, sx, sy) => {
+    const r = shape.length, inner = shape[r - 1], ix = sx[r - 1], iy = sy[r - 1], n = out.length;
+    const idx = new Int32Array(r);
+    let px = 0, py = 0;
+    for (let o = 0; o < n; o += inner) {
+      if (ix === 1 && iy === 1) {
+        for (let j = 0; j < inner; j++) out[o + j] = op(xs[px + j], ys[py + j]);
+      } else if (iy === 0) {
+        const y = ys[py];
+        for (let j = 0, q = px; j < inner; j++, q += ix) out[o + j] = op(xs[q], y);
+      } else if (ix === 0) {
+        const x = xs[px];
+        for (let j = 0, q = py; j < inner; j++, q += iy) out[o + j] = op(x, ys[q]);
+      } else {
+        for (let j = 0, qx = px, qy = py; j < inner; j++, qx += ix, qy += iy) out[o + j] = op(xs[qx], ys[qy]);
+      }
+      for (let d = r - 2; d >= 0; d--) {
+        px += sx[d]; py += sy[d];
+        if (++idx[d] < shape[d]) break;
+        px -= sx[d] * shape[d]; py -= sy[d] * shape[d]; idx[d] = 0;
+      }
+    }
+  };
 }
 
 /**
- * Broadcasting binary op through a compiled strided loop: a [out] contiguous result of
+ * Broadcasting binary op through a strided loop: a [out] contiguous result of
  * expr(x, y) with x of shape `xShape` and y of `yShape` read with stride-0 broadcast axes.
  */
 export function broadcastBinary(loop: StridedBinaryLoop, xs: TypedArray, xShape: Shape, ys: TypedArray, yShape: Shape, outShape: Shape, out: TypedArray): void {
@@ -69,6 +100,31 @@ export function gather(src: TypedArray, offset: number, shape: Shape, strides: r
   for (let o = 0; o < n; o += inner) {
     if (is === 1 && inner >= 16) out.set(src.subarray(p, p + inner), o);
     else for (let j = 0, q = p; j < inner; j++, q += is) out[o + j] = src[q];
+    for (let d = r - 2; d >= 0; d--) {
+      p += st[d];
+      if (++idx[d] < dims[d]) break;
+      p -= st[d] * dims[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+/**
+ * The inverse of {@link gather}: writes the contiguous `src` (row-major, of `shape`) into the
+ * strided view (dst, offset, shape, strides), e.g. an interior-padded region of a padded output.
+ * Contiguous inner runs are block copies.
+ */
+export function scatter(src: TypedArray, dst: TypedArray, offset: number, shape: Shape, strides: readonly number[]): void {
+  const n = src.length;
+  if (n === 0) return;
+  const c = collapseAxes(shape, [strides, stridesOf(shape)]);
+  const dims = c.shape, st = c.strides[0];
+  const r = dims.length, inner = dims[r - 1], is = st[r - 1];
+  const idx = new Int32Array(r);
+  let p = offset;
+  for (let o = 0; o < n; o += inner) {
+    if (is === 1 && inner >= 16) dst.set(src.subarray(o, o + inner), p);
+    else for (let j = 0, q = p; j < inner; j++, q += is) dst[q] = src[o + j];
     for (let d = r - 2; d >= 0; d--) {
       p += st[d];
       if (++idx[d] < dims[d]) break;

@@ -1,30 +1,38 @@
-/** ndarray views over backend storage: broadcasting and movement are strided views, never copies. */
-import ndarray, { type NdArray } from 'ndarray';
+/**
+ * Strided views over backend storage: broadcasting and movement are views (storage, offset,
+ * strides), copied once into a contiguous output by strided.ts `gather`. Our own three-field
+ * view rather than the ndarray package: ndarray compiles its constructors with `new Function`,
+ * which a strict Content-Security-Policy refuses.
+ */
 import { allocate, type DType, type TypedArray } from '../../engine/dtype.ts';
 import { broadcastStrides, sizeOf, stridesOf, type Shape } from '../../engine/shape.ts';
 import { gather } from './strided.ts';
 
-export function view(data: TypedArray, shape: Shape, strides?: readonly number[], offset = 0): NdArray<TypedArray> {
-  // ndarray treats a rank-0 array as having no elements; a [1] view is the same single value.
-  if (shape.length === 0) return ndarray(data, [1], [strides?.[0] ?? 1], offset);
-  return ndarray(data, [...shape], strides ? [...strides] : stridesOf(shape), offset);
+export interface StridedView {
+  readonly data: TypedArray;
+  readonly offset: number;
+  /** One stride per axis of the view's shape (which the caller carries alongside). */
+  readonly strides: readonly number[];
+}
+
+export function view(data: TypedArray, shape: Shape, strides?: readonly number[], offset = 0): StridedView {
+  return { data, offset, strides: strides ?? stridesOf(shape) };
 }
 
 /** `data` (of `shape`) read as if broadcast to `target`. */
-export function broadcastView(data: TypedArray, shape: Shape, target: Shape): NdArray<TypedArray> {
-  return view(data, target, target.length === 0 ? [0] : broadcastStrides(shape, target));
+export function broadcastView(data: TypedArray, shape: Shape, target: Shape): StridedView {
+  return view(data, target, broadcastStrides(shape, target));
 }
 
-/** A fresh contiguous output and its view. */
-export function output(shape: Shape, dtype: DType): [TypedArray, NdArray<TypedArray>] {
-  const data = allocate(dtype, sizeOf(shape));
-  return [data, view(data, shape)];
+/** A fresh contiguous output of `shape`. */
+export function output(shape: Shape, dtype: DType): TypedArray {
+  return allocate(dtype, sizeOf(shape));
 }
 
-/** Copies any strided view into a new contiguous array (strided.ts `gather`: block copies of contiguous runs). */
-export function materialize(src: NdArray<TypedArray>, shape: Shape, dtype: DType): TypedArray {
+/** Copies a strided view of `shape` into a new contiguous array (block copies of contiguous runs). */
+export function materialize(src: StridedView, shape: Shape, dtype: DType): TypedArray {
   const data = allocate(dtype, sizeOf(shape));
-  // A rank-0 view is stored as [1] (see `view`).
-  if (data.length > 0) gather(src.data, src.offset, shape.length === 0 ? [1] : shape, src.stride, data);
+  // A rank-0 view is one element; gather walks it as [1].
+  if (data.length > 0) gather(src.data, src.offset, shape.length === 0 ? [1] : shape, shape.length === 0 ? [0] : src.strides, data);
   return data;
 }

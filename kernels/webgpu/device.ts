@@ -101,20 +101,49 @@ function dawnGpu(flags: string[]): Promise<GPU> {
   return gpu;
 }
 
+/**
+ * The Node-only modules, imported through variable specifiers: bundlers (esbuild, Vite, webpack)
+ * leave such imports alone instead of trying to resolve Dawn's native addon or Node builtins for
+ * a browser build. Only Node ever reaches these lines (acquire() checks the host first).
+ */
+const DAWN_PACKAGE = 'webgpu';
+const NODE_FS = 'node:fs';
+const NODE_OS = 'node:os';
+const NODE_PATH = 'node:path';
+
+type DawnModule = { create(flags: string[]): GPU; globals: Record<string, unknown> };
+
 async function loadDawn(flags: string[]): Promise<GPU> {
-  let mod: typeof import('webgpu');
+  let mod: DawnModule;
   try {
-    // Dynamic so that browser and Deno bundles never pull in Dawn's native addon.
-    mod = await import('webgpu');
+    mod = (await import(/* @vite-ignore */ /* webpackIgnore: true */ DAWN_PACKAGE)) as DawnModule;
   } catch (e) {
     throw new Error(
       `WebGPU (node): cannot load the \`webgpu\` package (Dawn): ${(e as Error).message}. ` +
-        'Install it with `npm install webgpu`.',
+        'Install it with `npm install webgpu` (an optional dependency of tangentgrad).',
     );
   }
+  await quietVulkanLoader();
   // GPUBufferUsage, GPUMapMode, ... are globals in browsers; Dawn hands them over here.
   Object.assign(globalThis, mod.globals);
   return mod.create(flags);
+}
+
+/**
+ * Mesa's Vulkan drivers print "error: XDG_RUNTIME_DIR is invalid or not set in the environment"
+ * (twice per instance) when the variable is unset, as on CI machines and in containers; nothing
+ * is wrong. Point it at a private empty folder (created 0700, removed at exit) before Dawn loads
+ * the drivers. A variable the user set is left alone.
+ */
+async function quietVulkanLoader(): Promise<void> {
+  const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env;
+  if (!env || env.XDG_RUNTIME_DIR) return;
+  const fs = (await import(/* @vite-ignore */ /* webpackIgnore: true */ NODE_FS)) as typeof import('node:fs');
+  const os = (await import(/* @vite-ignore */ /* webpackIgnore: true */ NODE_OS)) as typeof import('node:os');
+  const path = (await import(/* @vite-ignore */ /* webpackIgnore: true */ NODE_PATH)) as typeof import('node:path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tangentgrad-xdg-'));
+  env.XDG_RUNTIME_DIR = dir;
+  (globalThis as unknown as { process: NodeJS.Process }).process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
 }
 
 function describeAdapter(adapter: GPUAdapter): string {
@@ -153,7 +182,8 @@ async function acquire(options: AcquireOptions): Promise<AcquiredDevice> {
   for (const name of WANTED_LIMITS) requiredLimits[name] = adapter.limits[name];
   // Subgroups make the matmul/conv kernels about 2x faster on lavapipe (kernels/wgsl/gemm-core.ts).
   const subgroups = adapter.features.has('subgroups');
-  const requiredFeatures: GPUFeatureName[] = subgroups ? ['subgroups'] : [];
+  // 'subgroups' is missing from @webgpu/types' GPUFeatureName union; every host we run on knows it.
+  const requiredFeatures = (subgroups ? ['subgroups'] : []) as unknown as GPUFeatureName[];
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'tangentgrad' });
   if (gen !== generation) {
     device.destroy();

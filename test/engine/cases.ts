@@ -4,7 +4,7 @@
  * Reused by the CPU tests here and by the WebGPU tests.
  */
 import fc from 'fast-check';
-import erfRef from '@stdlib/math-base-special-erf';
+import { erf as erfRef } from '../../engine/special/erf.ts';
 import * as tg from '../../engine/index.ts';
 import type { PrimitiveName, Tensor } from '../../engine/index.ts';
 import * as ref from './reference.ts';

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import erf from '@stdlib/math-base-special-erf';
+import { erf } from '../../engine/special/erf.ts';
 import * as tg from '../../engine/index.ts';
 import { gaussHermite, scaledTrapezoid, type GaussianRule } from '../../models/kernels/gaussian.ts';
 import { erfMap, reluMap, tanhMap, tensorFunctionMap } from '../../models/kernels/host-maps.ts';
