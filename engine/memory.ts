@@ -26,9 +26,12 @@ export function tidy<R>(fn: () => R): R {
   let scope: Disposable[];
   try {
     result = fn();
-  } finally {
-    scope = scopes.pop()!;
+  } catch (e) {
+    // Nothing created in a scope that threw can be returned: free it all.
+    for (const x of scopes.pop()!) if (!x.kept) x.dispose();
+    throw e;
   }
+  scope = scopes.pop()!;
   if (result instanceof Promise) throw new Error('tidy: the function must be synchronous (it returned a Promise)');
   const survivors = new Set<Disposable>();
   collectDisposables(result, survivors);
