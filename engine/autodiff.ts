@@ -56,10 +56,18 @@ function traceCall(op: string, f: (...args: any[]) => unknown, args: readonly un
 }
 
 /** Frees what the trace created except `keepers`, and drops graph nodes no transformation needs. */
-function finish(trace: Trace, keepers: unknown): void {
+/**
+ * `reclaimed`: values the caller keeps although the traced function may have treated them as
+ * intermediates (a tidy inside it, e.g. a composite's own, freed them, deferred while pinned):
+ * their dispose is cancelled and they join the caller's scope.
+ */
+function finish(trace: Trace, keepers: unknown, reclaimed?: unknown): void {
   const keep = new Set<Disposable>();
   collectDisposables(keepers, keep);
-  for (const t of trace.pinned) if (!keep.has(t)) t.dispose();
+  const rescue = new Set<Disposable>();
+  collectDisposables(reclaimed, rescue);
+  for (const t of trace.pinned) if (!keep.has(t) && !rescue.has(t)) t.dispose();
+  for (const t of rescue) if (t instanceof Tensor) t.reclaim();
   releaseTrace(trace);
 }
 
@@ -382,7 +390,7 @@ export function traceGraph(f: (...args: any[]) => unknown, args: readonly unknow
       const ins = backward(trace, inputs, outLeaves, outputCotangents, targets, reached, opts.inputs ?? true, walk);
       return { targets: reached, inputs: ins };
     },
-    dispose: (keep?: unknown) => finish(trace, [outLeaves, keep]),
+    dispose: (keep?: unknown) => finish(trace, outLeaves, keep),
   };
   track({ dispose: () => graph.dispose() });
   return graph;

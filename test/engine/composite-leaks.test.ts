@@ -114,6 +114,23 @@ describe('composites outside tidy', () => {
     }), { numRuns: 60 });
   });
 
+  it("a traced graph's dispose(keep) keeps an intermediate that a composite's own tidy freed", () => {
+    const before = tg.liveTensorCount();
+    const values = [-2, 0.5, 3];
+    const read = tg.tidy(() => {
+      const x = tg.tensor(values, undefined, 'float64');
+      const graph = tg.traceGraph((z: Tensor) => tg.sum(tg.sigmoid(z)), [x], [0]);
+      // tanh(z / 2) inside sigmoid: an intermediate of the composite, disposed by its tidy (deferred while pinned).
+      const inner = graph.nodes().find((t) => t.node?.primitive.name === 'tanh')!;
+      graph.dispose([inner]);
+      expect(inner.isDisposed).toBe(false);
+      return Array.from(inner.dataSync());
+    });
+    expect(read).toEqual(values.map((v) => Math.tanh(v / 2)));
+    // Kept values joined the caller's tidy, which freed them.
+    expect(tg.liveTensorCount()).toBe(before);
+  });
+
   it('a tidy whose function throws frees what it created', () => {
     const before = tg.liveTensorCount();
     expect(() => tg.tidy(() => {
