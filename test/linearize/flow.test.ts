@@ -466,7 +466,8 @@ describe('kernels that are not positive semi-definite, and steps past the stabil
       const bad = withEigenvalue(seed, n, -Math.max(1.01, factor) * allowance * n);
       expect(() => mseFlow({ ...base, thetaTrain: bad.theta })).toThrow(/^mseFlow: thetaTrain \(\d+x\d+\) has the eigenvalue -\S+, below the round-off allowance/);
       // Within round-off: clamped to 0 and reported.
-      const ok = withEigenvalue(seed, n, -Math.min(0.5, factor / 1e3) * allowance * n);
+      // (at least 1e-3 of the allowance: far above the solver's own round-off, n * eps * lambda_max)
+      const ok = withEigenvalue(seed, n, -Math.max(1e-3, Math.min(0.5, factor / 1e3)) * allowance * n);
       const flow = mseFlow({ ...base, thetaTrain: ok.theta });
       expect(flow.clamped.count).toBe(1);
       expect(flow.eigenvalues[0]).toBe(0);
