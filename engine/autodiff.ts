@@ -61,10 +61,18 @@ function traceCall(op: string, f: (...args: any[]) => unknown, args: readonly un
 }
 
 /** Frees what the trace created except `keepers`, and drops graph nodes no transformation needs. */
-function finish(trace: Trace, keepers: unknown): void {
+/**
+ * `reclaimed`: values the caller keeps although the traced function may have treated them as
+ * intermediates (a tidy inside it, e.g. a composite's own, freed them, deferred while pinned):
+ * their dispose is cancelled and they join the caller's scope.
+ */
+function finish(trace: Trace, keepers: unknown, reclaimed?: unknown): void {
   const keep = new Set<Disposable>();
   collectDisposables(keepers, keep);
-  for (const t of trace.pinned) if (!keep.has(t)) t.dispose();
+  const rescue = new Set<Disposable>();
+  collectDisposables(reclaimed, rescue);
+  for (const t of trace.pinned) if (!keep.has(t) && !rescue.has(t)) t.dispose();
+  for (const t of rescue) if (t instanceof Tensor) t.reclaim();
   releaseTrace(trace);
 }
 
@@ -477,10 +485,14 @@ export function traceGraph<A extends unknown[]>(f: DifferentiableFn<A>, args: A,
       if (trace.released) return;
       const kept = new Set<Disposable>();
       collectDisposables(scoped ? [outLeaves, keep] : keep, kept);
+      // Values the caller keeps that a composite's own tidy freed while pinned come back into its scope.
+      const rescue = new Set<Disposable>();
+      collectDisposables(keep, rescue);
       // Ops recorded by a transformation still recording may read this graph's tensors (a walk
       // ran inside it): it adopts what is freed here and frees it when its own walks are done.
       if (isRecording()) pinToRecordingTraces(trace.pinned.filter((t) => !kept.has(t)));
       for (const t of trace.pinned) if (!kept.has(t)) t.dispose();
+      for (const t of rescue) if (t instanceof Tensor) t.reclaim();
       releaseTrace(trace);
       if (!scoped) for (const o of outLeaves) if (!kept.has(o)) o.dispose();
     },

@@ -41,6 +41,21 @@ export function threefry2x32(k0: number, k1: number, c0: number, c1: number, out
   out[at + 1] = x1;
 }
 
+const isWord = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xffffffff;
+
+/**
+ * Throws naming the op unless `k` is a key: two integer words in [0, 2^32). A malformed key
+ * (words out of range, fractional, missing) would otherwise be wrapped silently by the 32-bit
+ * arithmetic into some other, valid key.
+ */
+export function checkKey(op: string, k: unknown): asserts k is Key {
+  const ok = k !== null && typeof k === 'object' && isWord((k as Key).k0) && isWord((k as Key).k1);
+  if (!ok) {
+    const shown = k !== null && typeof k === 'object' ? JSON.stringify(k) : String(k);
+    throw new Error(`${op}: invalid PRNG key ${shown}: a key is { k0, k1 } with integer words in [0, 2^32); make one with key(seed), split or foldIn`);
+  }
+}
+
 /** @example const k = key(0); const [k1, k2] = split(k); */
 export function key(seed: number): Key {
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new Error(`key: seed must be an integer in [0, 2^32), got ${seed}`);
@@ -49,6 +64,7 @@ export function key(seed: number): Key {
 
 /** n independent keys derived from one. */
 export function split(k: Key, n = 2): Key[] {
+  checkKey('split', k);
   if (!Number.isInteger(n) || n < 1) throw new Error(`split: n must be a positive integer, got ${n}`);
   const words = randomBits(k, 2 * n);
   return Array.from({ length: n }, (_, i) => ({ k0: words[2 * i], k1: words[2 * i + 1] }));
@@ -56,6 +72,8 @@ export function split(k: Key, n = 2): Key[] {
 
 /** A key folded with a number (e.g. a step or layer index). */
 export function foldIn(k: Key, data: number): Key {
+  checkKey('foldIn', k);
+  if (!isWord(data)) throw new Error(`foldIn: data must be an integer in [0, 2^32), got ${data}`);
   const out = new Uint32Array(2);
   threefry2x32(k.k0, k.k1, data >>> 0, 0, out, 0);
   return { k0: out[0], k1: out[1] };
@@ -63,6 +81,8 @@ export function foldIn(k: Key, data: number): Key {
 
 /** n raw 32-bit words: word i is half of the Threefry block of counter floor(i / 2). */
 export function randomBits(k: Key, n: number): Uint32Array {
+  checkKey('randomBits', k);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`randomBits: n must be a non-negative integer, got ${n}`);
   const out = new Uint32Array(n + (n % 2));
   for (let i = 0; i < out.length; i += 2) threefry2x32(k.k0, k.k1, i >>> 1, 0, out, i);
   return n % 2 ? out.subarray(0, n) : out;
@@ -99,12 +119,14 @@ function fromValues(values: Float64Array, shape: Shape, dtype: DType, backend: B
 
 /** Standard normal samples. @example normal(key(0), [3, 4]) */
 export function normal(k: Key, shape: Shape, dtype: DType = 'float32', backend: Backend = getBackend()): Tensor {
+  checkKey('normal', k);
   checkShape('normal', shape);
   return fromValues(normalValues(k, sizeOf(shape)), shape, dtype, backend);
 }
 
 /** Uniform samples in [low, high). */
 export function uniform(k: Key, shape: Shape, dtype: DType = 'float32', low = 0, high = 1, backend: Backend = getBackend()): Tensor {
+  checkKey('uniform', k);
   checkShape('uniform', shape);
   const v = uniformValues(k, sizeOf(shape));
   for (let i = 0; i < v.length; i++) v[i] = low + (high - low) * v[i];

@@ -28,10 +28,45 @@ export function formatShape(shape: Shape): string {
   return `[${shape.join(',')}]`;
 }
 
+/**
+ * The most elements one tensor may hold: kernels address elements with 32-bit integer offsets
+ * (the CPU kernels' Int32Array strides, WGSL's u32/i32 indices), so a larger tensor could not
+ * be indexed. Checked before anything is allocated, so a huge shape fails at once instead of
+ * paging gigabytes in.
+ */
+export const MAX_ELEMENTS = 2 ** 31 - 1;
+
+/** Throws naming the op when a shape is not a list of non-negative integers or is too large to index. */
 export function checkShape(op: string, shape: Shape): void {
+  if (!Array.isArray(shape)) throw new Error(`${op}: a shape must be an array of non-negative integers, got ${describeValue(shape)}`);
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) throw new Error(`${op}: invalid shape ${formatShape(shape)}: dimensions must be non-negative integers`);
   }
+  checkSize(op, shape);
+}
+
+/** Throws naming the op when a tensor of `shape` would have more than MAX_ELEMENTS elements. */
+export function checkSize(op: string, shape: Shape): void {
+  const n = sizeOf(shape);
+  if (n > MAX_ELEMENTS) {
+    throw new Error(`${op}: shape ${formatShape(shape)} has ${n} elements, more than the ${MAX_ELEMENTS} a tensor can index (32-bit offsets)`);
+  }
+}
+
+/** Throws naming the op when any of `values` (begin, end, strides, ...) is not an integer. */
+export function checkIntegers(op: string, what: string, values: readonly number[]): void {
+  if (!Array.isArray(values) || values.some((v) => !Number.isInteger(v))) {
+    throw new Error(`${op}: ${what} must be integers, got ${Array.isArray(values) ? `[${values.join(',')}]` : describeValue(values)}`);
+  }
+}
+
+/** A short description of an unexpected argument for error messages: "null", "string 'a'", "object". */
+export function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'string') return `string '${v.length > 20 ? `${v.slice(0, 20)}...` : v}'`;
+  if (v === undefined) return 'undefined';
+  if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${String(v)}`;
+  return Array.isArray(v) ? 'an array' : typeof v;
 }
 
 /** NumPy broadcasting; throws naming the op and both shapes when they do not broadcast. */

@@ -138,6 +138,19 @@ export class Tensor {
     this.pins++;
   }
 
+  /**
+   * Cancels a dispose deferred while the tensor was pinned (a tidy inside a traced function, e.g.
+   * a composite's own, freed it) and hands it to the current scope: for a traced graph's
+   * dispose(keep), whose caller keeps values that the function itself treated as intermediates.
+   * Returns whether a dispose was pending.
+   */
+  reclaim(): boolean {
+    if (!this.disposePending) return false;
+    this.disposePending = false;
+    track(this);
+    return true;
+  }
+
   /** Called by a trace on release. */
   unpin(): void {
     this.pins--;

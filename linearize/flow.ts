@@ -18,8 +18,11 @@
  *   learning rate, so its `predict_fn(t)` with learning_rate eta is our t with 'mean/2').
  * - Discrete GD step i therefore corresponds to continuous time t = i, and the
  *   weights follow from the exposed coefficients: omega = -J_0(X)^T c (one VJP).
- * - Negative eigenvalues of Theta (round-off) are clamped to 0 and reported;
- *   a zero eigenvalue uses the exact limits (never 0/0).
+ * - Negative eigenvalues of Theta within round-off (|lambda| <= negativeTolerance * lambda_max)
+ *   are clamped to 0 and reported; a clearly negative one is an error: Theta is then no kernel.
+ *   A zero eigenvalue uses the exact limits (never 0/0).
+ * - Discrete gradient descent (and momentum) past the stability edge is refused (it diverges):
+ *   rate * lambda_max < 2 for GD, < 2 (1 + beta) with |beta| < 1 for heavy-ball momentum.
  */
 import {
   type Matrix,
@@ -74,7 +77,24 @@ export interface MseFlowInputs {
   readonly relativeCutoff?: number;
   /** Relative symmetry tolerance for `thetaTrain` (default 1e-6 of max|Theta|). */
   readonly symmetryTolerance?: number;
+  /**
+   * Negative eigenvalues down to -negativeTolerance * lambda_max are round-off and clamped to 0;
+   * more negative ones are an error. Default DEFAULT_NEGATIVE_TOLERANCE * n (float64 kernels);
+   * a kernel accumulated in float32 needs about 1e-6 * n.
+   */
+  readonly negativeTolerance?: number;
+  /** Let gdTrainAt / momentum*At run past the stability edge (they then diverge; default false). */
+  readonly allowUnstableSteps?: boolean;
 }
+
+/**
+ * Relative round-off allowance for negative eigenvalues, per kernel row. A backward-stable
+ * symmetric eigensolver moves eigenvalues by about n * eps * ||Theta||_2 = n * 2.2e-16 * lambda_max,
+ * and a float64 kernel J J^T carries entry errors of the same order per term summed; 1e-10 * n
+ * leaves five orders of magnitude above both, while an eigenvalue of -1e-10 * n * lambda_max or
+ * below cannot come from float64 round-off: the matrix is not positive semi-definite.
+ */
+export const DEFAULT_NEGATIVE_TOLERANCE = 1e-10;
 
 /** The closed-form MSE dynamics of one linearized model; every method is pure. */
 export interface MseFlow {
@@ -272,7 +292,7 @@ export function kernelEigen(
   fn: string,
   name: string,
   theta: Matrix,
-  opts: { relativeCutoff?: number; symmetryTolerance?: number; zeroBelowCutoff?: boolean },
+  opts: { relativeCutoff?: number; symmetryTolerance?: number; zeroBelowCutoff?: boolean; negativeTolerance?: number },
 ): KernelEigen {
   assertFinite(fn, name, theta);
   const { values: raw, vectors } = symmetricEigen(theta, { fn, name, symmetryTolerance: opts.symmetryTolerance });
@@ -291,6 +311,17 @@ export function kernelEigen(
     }
   }
   const lambdaMax = n > 0 ? values[n - 1] : 0;
+  if (opts.negativeTolerance !== undefined && count > 0) {
+    const tol = opts.negativeTolerance;
+    if (!(tol >= 0)) throw new Error(`${fn}: negativeTolerance must be >= 0, got ${tol}`);
+    if (mostNegative < -tol * lambdaMax) {
+      throw new Error(
+        `${fn}: ${name} (${n}x${n}) has the eigenvalue ${mostNegative}, below the round-off allowance ` +
+          `-${tol} * lambda_max = ${-tol * lambdaMax} (lambda_max ${lambdaMax}): it is not positive semi-definite, so it is no kernel. ` +
+          `For a kernel computed in float32, pass negativeTolerance ~ 1e-6 * n`,
+      );
+    }
+  }
   const rel = opts.relativeCutoff ?? Math.max(n, 1) * Number.EPSILON;
   if (!(rel >= 0)) throw new Error(`${fn}: relativeCutoff must be >= 0, got ${rel}`);
   const cutoff = rel * lambdaMax;
@@ -379,6 +410,7 @@ function buildFlow(inputs: FlowMatrices, eigen?: KernelEigen): MseFlow {
     relativeCutoff: inputs.relativeCutoff,
     symmetryTolerance: inputs.symmetryTolerance,
     zeroBelowCutoff: policy === 'pinv',
+    negativeTolerance: inputs.negativeTolerance ?? DEFAULT_NEGATIVE_TOLERANCE * Math.max(n, 1),
   });
   const lambda = ke.values;
   const V = ke.vectors;
@@ -459,21 +491,41 @@ function buildFlow(inputs: FlowMatrices, eigen?: KernelEigen): MseFlow {
     });
   };
 
+  const maxStableLearningRate = lambdaMax > 0 ? (2 / lambdaMax) * (inputs.eta / rate) : Infinity;
+  /** Refuses discrete steps that diverge: rate * lambda_max must stay below `edge` (2 for GD). */
+  const checkStable = (method: string, edge: number, what: string): void => {
+    if (inputs.allowUnstableSteps || rate * lambdaMax < edge) return;
+    const threshold = (edge / lambdaMax) * (inputs.eta / rate);
+    throw new Error(
+      `${fn}.${method}: eta ${inputs.eta} is at or above the stability threshold ${what} = ${threshold.toPrecision(6)} ` +
+        `(lambda_max ${lambdaMax.toPrecision(6)}, loss '${inputs.loss}'): the steps would diverge; ` +
+        `use a smaller eta (withLearningRate) or pass allowUnstableSteps: true to study the divergence`,
+    );
+  };
+  const checkGd = (method: string) => checkStable(method, 2, '2 / lambda_max');
+
   const gdTrainAt = (steps: readonly number[]): Matrix[] => {
     checkSteps(`${fn}.gdTrainAt`, steps);
+    checkGd('gdTrainAt');
     const moved = combine(V, P, steps.map((i) => lambda.map((l) => gdDecay(l, rate, i))));
     return moved.map((mv) => addScaled(yTrain, mv));
   };
 
   const gdTestAt = (steps: readonly number[]): Matrix[] => {
     checkSteps(`${fn}.gdTestAt`, steps);
+    checkGd('gdTestAt');
     const tb = testBasis('gdTestAt');
     const moved = combine(tb.W, P, steps.map((i) => lambda.map((l) => gdIntegral(l, rate, i))));
     return moved.map((mv) => addScaled(tb.f0Test, mv, 1, -1));
   };
 
+  /** Heavy ball on a quadratic is stable iff |beta| < 1 and 0 < rate * lambda < 2 (1 + beta) (Jury's criterion). */
   const checkBeta = (method: string, beta: number): void => {
     if (!Number.isFinite(beta)) throw new Error(`${fn}.${method}: beta must be finite, got ${beta}`);
+    if (!inputs.allowUnstableSteps && Math.abs(beta) >= 1) {
+      throw new Error(`${fn}.${method}: beta ${beta} diverges (heavy-ball momentum needs |beta| < 1); pass allowUnstableSteps: true to study it`);
+    }
+    checkStable(method, 2 * (1 + beta), `2 (1 + beta) / lambda_max with beta ${beta}`);
   };
 
   return {
@@ -486,7 +538,7 @@ function buildFlow(inputs: FlowMatrices, eigen?: KernelEigen): MseFlow {
     clamped: ke.clamped,
     singularCutoff: ke.cutoff,
     singular: ke.singular,
-    maxStableLearningRate: lambdaMax > 0 ? (2 / lambdaMax) * (inputs.eta / rate) : Infinity,
+    maxStableLearningRate,
     trainAt,
     testAt,
     coefficientsAt(t: number): Matrix {
@@ -498,6 +550,7 @@ function buildFlow(inputs: FlowMatrices, eigen?: KernelEigen): MseFlow {
     withLearningRate: (eta: number) => buildFlow({ ...inputs, eta }, ke),
     gdCoefficientsAt(step: number): Matrix {
       checkSteps(`${fn}.gdCoefficientsAt`, [step]);
+      checkGd('gdCoefficientsAt');
       return combine(V, P, [lambda.map((l) => gdIntegral(l, rate, step))])[0];
     },
     momentumTrainAt(steps: readonly number[], beta: number): Matrix[] {

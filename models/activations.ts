@@ -34,7 +34,8 @@ function elementwiseLayer<H>(layerName: string, hyper: H, fn: ElementwiseFn, rul
     apply(_params: Params, xIn: Activation): Tensor {
       if (!(xIn instanceof tg.Tensor)) checkInputTensor(name, xIn, 1, '[N, ...]');
       const x = xIn as Tensor;
-      const y = fn(x);
+      // In a tidy: a user-supplied fn's intermediates are freed.
+      const y = tg.tidy(() => fn(x));
       // A user-supplied fn must stay elementwise: a shape change would break the kernel rules
       // (and the declared outputShape), so fail here rather than downstream.
       if (!(y instanceof tg.Tensor) || y.shape.length !== x.shape.length || y.shape.some((d, i) => d !== x.shape[i])) {

@@ -92,15 +92,18 @@ export function serial<const L extends readonly AnyLayer[]>(...layers: L): Kerne
     },
     apply(params: Params, x: Activation): LastOutput<L> {
       const ps = checkChildParams('serial', params, layers.length);
-      let h = x;
-      layers.forEach((layer, i) => {
-        try {
-          h = layer.apply(ps[i], h);
-        } catch (e) {
-          rethrowIn(`serial: layer ${i} (${layer.name})`, e);
-        }
+      // In a tidy: the activations between layers are freed, only the output is returned.
+      return tg.tidy(() => {
+        let h = x;
+        layers.forEach((layer, i) => {
+          try {
+            h = layer.apply(ps[i], h);
+          } catch (e) {
+            rethrowIn(`serial: layer ${i} (${layer.name})`, e);
+          }
+        });
+        return h as LastOutput<L>;
       });
-      return h as LastOutput<L>;
     },
   };
   return withKernel(layer, serialRule(layers));
@@ -213,7 +216,7 @@ export function fanInSum(): KernelLayer<Record<string, never>, Tensor> {
           throw new Error(`${name}: all inputs must have the same shape, got ${formatActivation(xs)}`);
         }
       });
-      return xs.reduce((acc, t) => tg.add(acc, t));
+      return tg.tidy(() => xs.reduce((acc, t) => tg.add(acc, t)));
     },
   }, fanInSumRule(name));
 }

@@ -158,9 +158,12 @@ export function Dense(out: number, opts: WeightOptions = {}): KernelLayer<DenseH
       if (W.rank !== 2 || W.shape[1] !== out || W.shape[0] !== x.shape[1]) {
         throw new Error(`${name}: input [${x.shape.join(',')}] does not match weight [${W.shape.join(',')}] (expected [${x.shape[1]},${out}])`);
       }
-      const e = effective(name, params, W.shape[0], hyper);
-      const h = tg.matmul(x, e.W);
-      return e.b === null ? h : tg.add(h, e.b);
+      // In a tidy: the scaled weights and the product before the bias are freed.
+      return tg.tidy(() => {
+        const e = effective(name, params, W.shape[0], hyper);
+        const h = tg.matmul(x, e.W);
+        return e.b === null ? h : tg.add(h, e.b);
+      });
     },
   };
   return withKernel(layer, denseRule(name, hyper));
@@ -237,9 +240,11 @@ export function Conv(outChannels: number, filterShape: readonly [number, number]
       if (W.rank !== 4 || W.shape.some((d, i) => d !== expected[i])) {
         throw new Error(`${name}: input [${x.shape.join(',')}] does not match kernel [${W.shape.join(',')}] (expected [${expected.join(',')}])`);
       }
-      const e = effective(name, params, x.shape[3] * filter[0] * filter[1], hyper);
-      const h = tg.conv2d(x, e.W, { strides: hyper.strides, padding, dilation: hyper.dilation });
-      return e.b === null ? h : tg.add(h, e.b);
+      return tg.tidy(() => {
+        const e = effective(name, params, x.shape[3] * filter[0] * filter[1], hyper);
+        const h = tg.conv2d(x, e.W, { strides: hyper.strides, padding, dilation: hyper.dilation });
+        return e.b === null ? h : tg.add(h, e.b);
+      });
     },
   };
   return withKernel(layer, convRule(name, hyper));

@@ -1,11 +1,12 @@
 /** Movement primitives: reshape, transpose, broadcast, slice, pad, concat, reverse. */
 import * as ops from '../ops.ts';
 import type { Abstract, Primitive } from '../primitive.ts';
-import { broadcastShapes, formatShape, shapesEqual, sizeOf } from '../shape.ts';
+import { broadcastShapes, checkIntegers, checkShape, formatShape, shapesEqual, sizeOf } from '../shape.ts';
 
 export const Reshape: Primitive<{ shape: readonly number[] }, 'reshape'> = {
   name: 'reshape',
   shapeRule([a], { shape }) {
+    checkShape('reshape', shape);
     if (sizeOf(shape) !== sizeOf(a.shape)) {
       throw new Error(`reshape: cannot reshape ${formatShape(a.shape)} (${sizeOf(a.shape)} elements) to ${formatShape(shape)}`);
     }
@@ -37,6 +38,7 @@ export const Transpose: Primitive<{ perm: readonly number[] }, 'transpose'> = {
 export const BroadcastTo: Primitive<{ shape: readonly number[] }, 'broadcastTo'> = {
   name: 'broadcastTo',
   shapeRule([a], { shape }) {
+    checkShape('broadcastTo', shape);
     if (shape.length < a.shape.length || !shapesEqual(broadcastShapes('broadcastTo', a.shape, shape), shape)) {
       throw new Error(`broadcastTo: cannot broadcast ${formatShape(a.shape)} to ${formatShape(shape)}`);
     }
@@ -63,6 +65,7 @@ export const Slice: Primitive<SliceParams, 'slice'> = {
     if (begin.length !== r || end.length !== r || strides.length !== r) {
       throw new Error(`slice: begin [${begin}], end [${end}] and strides [${strides}] must each have one entry per axis of ${formatShape(a.shape)}`);
     }
+    checkIntegers('slice', 'begin and end', [...begin, ...end]);
     const shape = a.shape.map((d, i) => {
       if (!Number.isInteger(strides[i]) || strides[i] < 1) throw new Error(`slice: strides must be positive integers, got [${strides}]`);
       if (!(0 <= begin[i] && begin[i] < end[i] && end[i] <= d)) {

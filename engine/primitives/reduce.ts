@@ -18,12 +18,18 @@ export function reducedShape(shape: readonly number[], axes: readonly number[], 
   return out;
 }
 
-function reduceShapeRule(name: string) {
+/**
+ * `identity`: whether the reduction has a value over no terms. As in NumPy, the sum of nothing is
+ * 0, while the max of nothing is undefined and refused.
+ */
+function reduceShapeRule(name: string, identity: boolean) {
   return ([a]: readonly Abstract[], { axes, keepdims }: ReduceParams): Abstract => {
     requireFloat(name, [a]);
     normalizeAxes(name, axes, a.shape.length, a.shape);
-    for (const ax of axes) {
-      if (a.shape[ax] === 0) throw new Error(`${name}: cannot reduce the empty axis ${ax} of ${formatShape(a.shape)}`);
+    if (!identity) {
+      for (const ax of axes) {
+        if (a.shape[ax] === 0) throw new Error(`${name}: cannot reduce the empty axis ${ax} of ${formatShape(a.shape)} (the ${name} of no values is undefined)`);
+      }
     }
     return { shape: reducedShape(a.shape, axes, keepdims), dtype: a.dtype };
   };
@@ -36,7 +42,7 @@ function expandBack(x: Tensor, input: Tensor, axes: readonly number[]): Tensor {
 
 export const Sum: Primitive<ReduceParams, 'sum'> = {
   name: 'sum',
-  shapeRule: reduceShapeRule('sum'),
+  shapeRule: reduceShapeRule('sum', true),
   jvp: (_x, [t], p) => (t === null ? null : ops.sum(t, p.axes, p.keepdims)),
   vjp: (ct, [a], p) => [expandBack(ct, a, p.axes)],
 };
@@ -49,7 +55,7 @@ function maxShare(a: Tensor, out: Tensor, axes: readonly number[]): Tensor {
 
 export const Max: Primitive<ReduceParams, 'reduceMax'> = {
   name: 'reduceMax',
-  shapeRule: reduceShapeRule('max'),
+  shapeRule: reduceShapeRule('max', false),
   jvp: ([a], [t], p, out) => (t === null ? null : ops.sum(ops.mul(t, maxShare(a, out, p.axes)), p.axes, p.keepdims)),
   vjp: (ct, [a], p, out) => [ops.mul(expandBack(ct, a, p.axes), maxShare(a, out, p.axes))],
 };

@@ -14,10 +14,19 @@
  *   dynamic offset, so no dispatch creates a buffer or calls writeBuffer of its own.
  * - Scalars (tg.mul(x, 0.5) uploads 0.5 as a size-1 tensor) are cached by value: a hit costs a
  *   map lookup, no upload.
- * - Errors: every submit runs inside validation and out-of-memory error scopes, pipelines are
- *   created inside scopes too, and device loss is watched (device.ts); the first failure is kept
- *   and makes read() reject (and later run()s throw) with a message naming the op, instead of a
- *   readback that returns garbage or never settles.
+ * - Errors belong to the op that caused them, and the backend stays usable after one:
+ *   - what can be checked before encoding is (sizes against maxStorageBufferBindingSize and
+ *     maxBufferSize, workgroup counts against maxComputeWorkgroupsPerDimension): run() throws
+ *     naming the op, its shapes, the size and the limit, and nothing is enqueued;
+ *   - creations (pipelines, buffers, bind groups: cache misses only, so a steady training loop
+ *     pushes no extra scopes) run inside error scopes that record the op and its shapes;
+ *   - each submit runs inside one pair of scopes. A failed submit ran none of its commands, so
+ *     every storage it wrote holds garbage: storages carry the range of submits their values
+ *     depend on (GpuStorage.from .. submit), and a read or an op on one that depends on a failed
+ *     submit fails with that submit's error (naming the op whose creation failed, when known),
+ *     while storages that do not depend on it read fine;
+ *   - device loss (device.ts) is the one failure for good: every call then throws, and
+ *     setBackend('webgpu') builds a new backend on a new device.
  */
 import type { Backend, KernelInput } from '../../engine/backend.ts';
 import type { DType, TypedArray } from '../../engine/dtype.ts';
@@ -28,7 +37,7 @@ import { sizeOf, type Shape } from '../../engine/shape.ts';
 import { randomProgram, type RandomKind } from '../wgsl/random.ts';
 import type { ShaderProgram } from '../wgsl/program.ts';
 import { BufferPool, GpuStorage } from './buffer-pool.ts';
-import { acquireDevice, deviceError, untilLost, type AcquireOptions, type WebGpuHost } from './device.ts';
+import { acquireDevice, untilLost, type AcquireOptions, type WebGpuHost } from './device.ts';
 import { PipelineCache } from './pipeline-cache.ts';
 import { aliases, OUT, planOp, type PlanContext } from './plan.ts';
 
@@ -103,7 +112,25 @@ export class WebGpuBackend implements Backend<GpuStorage> {
   private readonly arenaWords: Uint32Array<ArrayBuffer>;
   private arenaUsed = 0;
 
-  private failure: Error | null = null;
+  /** Set when the device is lost: the one failure that stops this backend for good. */
+  private lost: Error | null = null;
+  /** The batch being encoded: the id of the next submit (ids count from 1). */
+  private batch = 1;
+  /** Every submit with id <= verifiedThrough has been validated (succeeded, or is in failedSubmits). */
+  private verifiedThrough = 0;
+  /** Submits not yet validated, each with the promise that settles once it is. */
+  private readonly pendingSubmits = new Map<number, Promise<void>>();
+  private readonly settledEarly = new Set<number>();
+  /** Submits the GPU rejected, with an error naming the cause. */
+  private readonly failedSubmits = new Map<number, Error>();
+  /** Per batch, the first failed creation (pipeline, buffer, bind group) with its op: the likely cause of a failed submit. */
+  private readonly causes = new Map<number, string>();
+  /** What is being run, for error messages: set by each entry point, formatted only on error. */
+  private current: { op: string; inputs?: readonly { readonly shape: Shape }[]; outShape?: Shape } = { op: '' };
+  /** The largest storage buffer one binding may hold (bytes), and the limit that sets it. */
+  private readonly maxBinding: number;
+  private readonly maxBindingLimit: string;
+  private readonly maxGroups: number;
   private lastSubmit: Promise<Error | null> = Promise.resolve(null);
   private live = 0;
   private readonly counters = { dispatches: 0, submits: 0, readbacks: 0, uploads: 0, scalarHits: 0 };
@@ -126,13 +153,23 @@ export class WebGpuBackend implements Backend<GpuStorage> {
     const subgroups = device.features.has('subgroups') && (options.subgroupMinSize ?? 0) >= 8;
     this.planContext = { subgroups };
     const maxPooled = options.maxPooledBytes ?? 512 * 2 ** 20;
-    this.cache = new PipelineCache(device, (what, fn) => this.scoped(what, fn));
+    const { maxStorageBufferBindingSize: binding, maxBufferSize: buffer, maxComputeWorkgroupsPerDimension: groups } = device.limits;
+    // Whole buffers are bound, so a storage buffer must fit one binding (and be a multiple of 4 bytes).
+    this.maxBinding = Math.floor(Math.min(binding, buffer) / 4) * 4;
+    this.maxBindingLimit = binding <= buffer ? `maxStorageBufferBindingSize ${binding}` : `maxBufferSize ${buffer}`;
+    this.maxGroups = groups;
+    this.cache = new PipelineCache(device, (what, fn, failed) => this.scoped(what, fn, failed));
     this.storagePool = new BufferPool(
       device, STORAGE_USAGE, 'tangentgrad storage', maxPooled,
       (id) => this.cache.dropBuffer(id),
-      (create) => this.scoped('allocating a storage buffer', create),
+      (create, failed) => this.scoped('allocating a storage buffer', create, failed),
+      this.maxBinding,
     );
-    this.stagingPool = new BufferPool(device, STAGING_USAGE, 'tangentgrad staging', 64 * 2 ** 20, undefined, (create) => this.scoped('allocating a readback buffer', create));
+    this.stagingPool = new BufferPool(
+      device, STAGING_USAGE, 'tangentgrad staging', 64 * 2 ** 20, undefined,
+      (create, failed) => this.scoped('allocating a readback buffer', create, failed),
+      Math.floor(buffer / 4) * 4,
+    );
     this.uniformAlign = device.limits.minUniformBufferOffsetAlignment;
     // Room for every dispatch of a submit with a 256-byte block each, twice over.
     const arenaBytes = Math.max(65536, this.dispatchesPerSubmit * 512);
@@ -140,15 +177,18 @@ export class WebGpuBackend implements Backend<GpuStorage> {
     this.arenaWords = new Uint32Array(arenaBytes / 4);
     // Any loss, including releaseDevice(), which device.ts does not count as an error: this
     // backend cannot run on that device again.
-    void device.lost.then((info) => this.fail(new Error(`WebGPU device lost (${info.reason}): ${info.message}`)));
+    void device.lost.then((info) => {
+      this.lost ??= new Error(`WebGPU device lost (${info.reason}): ${info.message}`);
+    });
   }
 
   /**
-   * The error that stopped this backend (device loss, including releaseDevice(), or a failed
-   * kernel), or null while it works. A registry could re-create a backend whose `failed` is set.
+   * The error that stopped this backend for good (its device was lost, including by
+   * releaseDevice()), or null while it works; setBackend replaces a backend whose `failed` is set.
+   * A failed op or submit does not set it: it spoils the tensors that depend on it, nothing else.
    */
   get failed(): Error | null {
-    return this.failure ?? deviceError();
+    return this.lost;
   }
 
   /** Whether the GEMM kernels use subgroups on this device. */
@@ -165,6 +205,8 @@ export class WebGpuBackend implements Backend<GpuStorage> {
     this.checkUsable('upload');
     const n = values.length;
     if (n !== sizeOf(shape)) throw new Error(`upload: ${n} values do not fill shape [${shape.join(',')}]`);
+    this.current = { op: 'upload', outShape: shape };
+    this.checkFits(n, 'the tensor');
     this.live++;
     const int = dtype === 'int32';
     if (n === 1 && !int) return this.scalar(values[0]);
@@ -174,8 +216,15 @@ export class WebGpuBackend implements Backend<GpuStorage> {
       const data = int ? (values instanceof Int32Array ? values : Int32Array.from(values)) : values instanceof Float32Array ? values : Float32Array.from(values);
       this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, n * 4);
     }
-    const storage = new GpuStorage(buffer, n, this.storagePool.idOf(buffer));
+    const storage = this.written(new GpuStorage(buffer, n, this.storagePool.idOf(buffer)));
     if (int) storage.hostRange = valueRange(values);
+    return storage;
+  }
+
+  /** Marks a storage written by the current batch with no inputs (an upload, random numbers). */
+  private written(storage: GpuStorage): GpuStorage {
+    storage.submit = this.batch;
+    storage.from = this.batch;
     return storage;
   }
 
@@ -184,15 +233,20 @@ export class WebGpuBackend implements Backend<GpuStorage> {
     this.scalarValue[0] = value;
     const bits = this.scalarBits[0];
     const hit = this.scalars.get(bits);
-    if (hit) {
+    if (hit && this.taint(hit) === null) {
       hit.refs++;
       this.counters.scalarHits++;
       return hit;
     }
+    if (hit) {
+      // Its upload went down with a failed submit: upload it again.
+      this.scalars.delete(bits);
+      this.unref(hit);
+    }
     this.counters.uploads++;
     const buffer = this.storagePool.acquire(4, true);
     this.device.queue.writeBuffer(buffer, 0, this.scalarValue);
-    const storage = new GpuStorage(buffer, 1, this.storagePool.idOf(buffer));
+    const storage = this.written(new GpuStorage(buffer, 1, this.storagePool.idOf(buffer)));
     storage.refs = 2; // the tensor's and the cache's
     this.scalars.set(bits, storage);
     if (this.scalars.size > SCALAR_CACHE_SIZE) {
@@ -206,16 +260,26 @@ export class WebGpuBackend implements Backend<GpuStorage> {
   run(op: PrimitiveName, inputs: readonly KernelInput<GpuStorage>[], params: unknown, outShape: Shape, outDType: DType): GpuStorage {
     this.checkDType(op, outDType);
     this.checkUsable(op);
+    this.current = { op, inputs, outShape };
+    const from = this.checkInputs(inputs);
     const dtypes = [...inputs.map((x) => x.dtype), outDType];
     if (aliases(op, dtypes, outDType)) return this.alias(inputs[0].storage);
     if (op === 'gather') checkIndexRange(op, inputs[1].storage, inputs[0].shape[(params as GatherParams).axis], (params as GatherParams).axis, inputs[0].shape);
     if (op === 'scatterAdd') checkIndexRange(op, inputs[1].storage, (params as ScatterAddParams).size, (params as ScatterAddParams).axis, outShape);
     const n = sizeOf(outShape);
+    this.checkFits(n, 'the output');
+    // Planned before anything is allocated or encoded, so a refusal leaves nothing behind.
+    const plan = n === 0 ? null : planOp(op, inputs.map((x) => x.shape), params, outShape, this.planContext, dtypes);
+    if (plan) {
+      for (const size of plan.temps) this.checkFits(size, 'a temporary');
+      for (const step of plan.steps) this.checkGrid(step.program);
+    }
     const out = this.allocate(n);
-    if (n === 0) return out;
+    out.from = from;
+    out.submit = this.batch;
+    if (plan === null) return out;
     let temps: GpuStorage[] = [];
     try {
-      const plan = planOp(op, inputs.map((x) => x.shape), params, outShape, this.planContext, dtypes);
       temps = plan.temps.map((size) => this.allocate(size));
       const resolve = (ref: number): GpuStorage => (ref >= 0 ? inputs[ref].storage : ref === OUT ? out : temps[-2 - ref]);
       for (const step of plan.steps) this.dispatch(op, step.program, step.inputs.map(resolve), resolve(step.output));
@@ -243,9 +307,13 @@ export class WebGpuBackend implements Backend<GpuStorage> {
    */
   randomStorage(kind: RandomKind, key: Key, shape: Shape, low = 0, high = 1): GpuStorage {
     this.checkUsable(kind);
+    this.current = { op: kind, outShape: shape };
     const n = sizeOf(shape);
-    const out = this.allocate(n);
-    if (n > 0) this.dispatch(kind, randomProgram(kind, key.k0, key.k1, n, low, high), [], out);
+    this.checkFits(n, 'the output');
+    const program = n > 0 ? randomProgram(kind, key.k0, key.k1, n, low, high) : null;
+    if (program) this.checkGrid(program);
+    const out = this.written(this.allocate(n));
+    if (program) this.dispatch(kind, program, [], out);
     return out;
   }
 
@@ -270,7 +338,13 @@ export class WebGpuBackend implements Backend<GpuStorage> {
   runProgram(label: string, program: ShaderProgram, inputs: readonly GpuStorage[]): GpuStorage {
     this.checkUsable(label);
     if (inputs.length !== program.inputs) throw new Error(`${label}: the program takes ${program.inputs} inputs, got ${inputs.length}`);
+    this.current = { op: label };
+    const from = this.checkInputs(inputs.map((storage) => ({ storage, shape: [storage.length] })));
+    this.checkFits(program.outputSize, 'the output');
+    this.checkGrid(program);
     const out = this.allocate(program.outputSize);
+    out.from = from;
+    out.submit = this.batch;
     if (program.outputSize > 0) this.dispatch(label, program, inputs, out);
     return out;
   }
@@ -278,14 +352,18 @@ export class WebGpuBackend implements Backend<GpuStorage> {
   async read(storage: GpuStorage, shape: Shape, dtype: DType): Promise<Float32Array | Int32Array> {
     this.checkDType('read', dtype);
     this.checkUsable('read');
+    const known = this.taint(storage);
+    if (known) throw new Error(`read [${shape.join(',')}]: ${known.message}`);
     const n = storage.length;
     if (n === 0) return dtype === 'int32' ? new Int32Array(0) : new Float32Array(0);
     const bytes = n * 4;
+    this.current = { op: 'read', outShape: shape };
     const staging = this.stagingPool.acquire(bytes, false);
     this.endPass();
     this.commandEncoder().copyBufferToBuffer(storage.buffer, 0, staging, 0, bytes);
     this.batchOps.push('read');
-    const submitted = this.flush();
+    const readBatch = this.batch;
+    void this.flush();
     try {
       await untilLost(this.device, staging.mapAsync(MAP_READ, 0, bytes));
     } catch (e) {
@@ -295,10 +373,13 @@ export class WebGpuBackend implements Backend<GpuStorage> {
         this.device.lost.then((info) => `WebGPU device lost (${info.reason}): ${info.message}`),
         new Promise<null>((resolve) => setTimeout(() => resolve(null), 100)),
       ]);
-      const cause = this.failure?.message ?? deviceError()?.message ?? lost ?? `${(e as Error).name}: ${(e as Error).message}`;
+      await this.settledThrough(readBatch);
+      const cause = this.lost?.message ?? lost ?? this.failedSubmits.get(readBatch)?.message ?? this.taint(storage)?.message ?? `${(e as Error).name}: ${(e as Error).message}`;
       throw new Error(`read [${shape.join(',')}]: the readback failed: ${cause}`);
     }
-    const failed = (await submitted) ?? deviceError();
+    // Every submit the values depend on is validated before they are trusted.
+    await this.settledThrough(readBatch);
+    const failed = this.lost ?? this.failedSubmits.get(readBatch) ?? this.taint(storage);
     if (failed) {
       staging.unmap();
       this.stagingPool.release(staging);
@@ -336,37 +417,48 @@ export class WebGpuBackend implements Backend<GpuStorage> {
   }
 
   /**
-   * Submits everything encoded so far. Resolves, once the GPU has validated the submit, to the
-   * backend's first failure (or null). Reads call it; call it yourself to start queued work early.
+   * Submits everything encoded so far. Resolves, once the GPU has validated the submit, to its
+   * error (or null). Reads call it; call it yourself to start queued work early.
    */
   flush(): Promise<Error | null> {
     if (!this.encoder) return this.lastSubmit;
-    this.endPass();
-    if (this.arenaUsed > 0) this.device.queue.writeBuffer(this.arena, 0, this.arenaWords, 0, this.arenaUsed / 4);
+    const id = this.batch++;
     const ops = summarize(this.batchOps);
-    this.device.pushErrorScope('out-of-memory');
-    this.device.pushErrorScope('validation');
-    this.device.queue.submit([this.encoder.finish()]);
-    const validation = this.device.popErrorScope();
-    const oom = this.device.popErrorScope();
+    const encoder = this.encoder;
     this.encoder = null;
-    this.arenaUsed = 0;
     this.batchDispatches = 0;
     this.batchOps = [];
-    this.storagePool.submitted();
-    this.stagingPool.submitted();
-    this.counters.submits++;
-    this.lastSubmit = Promise.all([validation, oom]).then(
+    let scopes: Promise<[GPUError | null, GPUError | null]>;
+    try {
+      if (this.pass) {
+        this.pass.end();
+        this.pass = null;
+      }
+      // The arena upload is inside the scopes too: nothing the backend does raises an uncaptured error.
+      this.device.pushErrorScope('out-of-memory');
+      this.device.pushErrorScope('validation');
+      if (this.arenaUsed > 0) this.device.queue.writeBuffer(this.arena, 0, this.arenaWords, 0, this.arenaUsed / 4);
+      this.device.queue.submit([encoder.finish()]);
+      const validation = this.device.popErrorScope();
+      const oom = this.device.popErrorScope();
+      scopes = Promise.all([validation, oom]).then(([v, o]) => [v, o]);
+    } catch (e) {
+      scopes = Promise.reject(e);
+    } finally {
+      this.arenaUsed = 0;
+      this.storagePool.submitted();
+      this.stagingPool.submitted();
+      this.counters.submits++;
+    }
+    const settled = scopes.then(
       ([v, o]) => {
         const e = o ?? v;
-        if (e) this.fail(new Error(`WebGPU ${o ? 'out of memory' : 'validation error'} in a submit of ${ops}: ${e.message}`));
-        return this.failure;
+        if (e) this.failSubmit(id, ops, `WebGPU ${o ? 'out of memory' : 'validation error'}: ${e.message}`);
       },
-      (e: Error) => {
-        this.fail(new Error(`WebGPU: a submit of ${ops} failed: ${e.message}`));
-        return this.failure;
-      },
-    );
+      (e: Error) => this.failSubmit(id, ops, `${e.name}: ${e.message}`),
+    ).finally(() => this.settle(id));
+    this.pendingSubmits.set(id, settled);
+    this.lastSubmit = settled.then(() => this.failedSubmits.get(id) ?? null);
     return this.lastSubmit;
   }
 
@@ -384,16 +476,88 @@ export class WebGpuBackend implements Backend<GpuStorage> {
   }
 
   private checkUsable(op: string): void {
-    const e = this.failure ?? deviceError();
-    if (e) throw new Error(`${op}: the WebGPU backend cannot run: ${e.message}`);
+    if (this.lost) throw new Error(`${op}: the WebGPU backend cannot run: ${this.lost.message}`);
   }
 
-  private fail(e: Error): void {
-    this.failure ??= e;
+  /** The op being run and its shapes, e.g. "add [2,3], [3] -> [2,3]" (formatted on error only). */
+  private describeCurrent(): string {
+    const { op, inputs, outShape } = this.current;
+    const ins = inputs ? ` ${inputs.map((x) => `[${x.shape.join(',')}]`).join(', ')}` : '';
+    const out = outShape ? `${inputs ? ' ->' : ''} [${outShape.join(',')}]` : '';
+    return `${op}${ins}${out}`;
   }
 
-  /** Runs `fn` in validation and out-of-memory scopes; a failure is recorded with `what`. */
-  private scoped(what: string, fn: () => void): void {
+  /** Refuses, before anything is encoded, a buffer of `n` floats larger than one binding may be. */
+  private checkFits(n: number, what: string): void {
+    if (n * 4 <= this.maxBinding) return;
+    throw new Error(
+      `${this.describeCurrent()}: ${what} needs ${n * 4} bytes, more than this device allows in one storage buffer ` +
+        `(${this.maxBindingLimit} bytes); split the work (e.g. over the batch) or use the cpu backend`,
+    );
+  }
+
+  /** Refuses a dispatch with more workgroups in one dimension than the device allows. */
+  private checkGrid(program: ShaderProgram): void {
+    const [x, y, z] = program.dispatch;
+    if (x <= this.maxGroups && y <= this.maxGroups && z <= this.maxGroups) return;
+    throw new Error(
+      `${this.describeCurrent()}: program '${program.key}' dispatches [${x},${y},${z}] workgroups, more than this device ` +
+        `allows per dimension (maxComputeWorkgroupsPerDimension ${this.maxGroups})`,
+    );
+  }
+
+  /**
+   * Throws if an input's values depend on a failed submit; returns the oldest submit not yet
+   * validated that the inputs depend on (this batch when none), the new output's `from`.
+   */
+  private checkInputs(inputs: readonly { readonly storage: GpuStorage; readonly shape: Shape }[]): number {
+    let from = this.batch;
+    for (let i = 0; i < inputs.length; i++) {
+      const s = inputs[i].storage;
+      if (s.submit <= this.verifiedThrough && this.failedSubmits.size === 0) continue;
+      const e = this.taint(s);
+      if (e) throw new Error(`${this.describeCurrent()}: input ${i} [${inputs[i].shape.join(',')}] holds no valid values: ${e.message}`);
+      // Submits up to verifiedThrough succeeded (else taint() would have said so).
+      if (s.submit > this.verifiedThrough) from = Math.min(from, Math.max(s.from, this.verifiedThrough + 1));
+    }
+    return from;
+  }
+
+  /** The error of a failed submit the storage's values depend on, or null. */
+  private taint(s: GpuStorage): Error | null {
+    if (this.failedSubmits.size === 0) return null;
+    for (const [id, e] of this.failedSubmits) if (id >= s.from && id <= s.submit) return e;
+    return null;
+  }
+
+  /** Waits until every submit up to `id` has been validated. */
+  private async settledThrough(id: number): Promise<void> {
+    const waits: Promise<void>[] = [];
+    for (const [k, p] of this.pendingSubmits) if (k <= id) waits.push(p);
+    await Promise.all(waits);
+  }
+
+  private settle(id: number): void {
+    this.pendingSubmits.delete(id);
+    this.causes.delete(id);
+    this.settledEarly.add(id);
+    while (this.settledEarly.delete(this.verifiedThrough + 1)) this.verifiedThrough++;
+  }
+
+  /** Records a rejected submit: none of its commands ran, so what it wrote is garbage. */
+  private failSubmit(id: number, ops: string, raw: string): void {
+    const cause = this.causes.get(id);
+    const text = cause ? `${cause} (so the submit of ${ops} was rejected: ${firstLine(raw)})` : `${raw} (in a submit of ${ops})`;
+    this.failedSubmits.set(id, new Error(text));
+  }
+
+  /**
+   * Runs `fn` in validation and out-of-memory scopes; a failure is recorded, with the op and its
+   * shapes, as the likely cause should the current batch's submit fail, and `failed` is called.
+   */
+  private scoped(what: string, fn: () => void, failed?: () => void): void {
+    const id = this.batch;
+    const label = `${this.describeCurrent()}: ${what}`;
     this.device.pushErrorScope('out-of-memory');
     this.device.pushErrorScope('validation');
     try {
@@ -403,7 +567,12 @@ export class WebGpuBackend implements Backend<GpuStorage> {
       const oom = this.device.popErrorScope();
       void Promise.all([validation, oom]).then(([v, o]) => {
         const e = o ?? v;
-        if (e) this.fail(new Error(`${what}: WebGPU ${o ? 'out of memory' : 'validation error'}: ${e.message}`));
+        if (!e) return;
+        failed?.();
+        const message = `${label}: WebGPU ${o ? 'out of memory' : 'validation error'}: ${e.message}`;
+        // The batch may have been validated already (a failed creation never used): then it is
+        // nobody's cause. Otherwise the first failure of the batch is the likeliest cause.
+        if (id > this.verifiedThrough && !this.causes.has(id)) this.causes.set(id, message);
       }, () => {});
     }
   }
@@ -429,13 +598,8 @@ export class WebGpuBackend implements Backend<GpuStorage> {
         this.flushQueued = true;
         queueMicrotask(() => {
           this.flushQueued = false;
-          // Nobody awaits this submit: a throw here would be an uncaught exception, so keep it
-          // as the backend's failure for the next run() or read() to report.
-          try {
-            if (this.encoder) this.flush();
-          } catch (e) {
-            this.fail(e as Error);
-          }
+          // flush() records its own failures (for the reads and ops that depend on them).
+          if (this.encoder) void this.flush();
         });
       }
     }
@@ -450,15 +614,19 @@ export class WebGpuBackend implements Backend<GpuStorage> {
   }
 
   private dispatch(op: string, program: ShaderProgram, inputs: readonly GpuStorage[], out: GpuStorage): void {
-    const entry = this.cache.pipeline(op, program);
     let offset = 0;
     let slot = 0;
-    if (entry.hasUniforms) {
+    // A full arena is submitted before the pipeline is looked up, so a pipeline created here is
+    // created in the batch that uses it (a failed creation is then the cause of that submit's failure).
+    if (program.uniforms.length > 0) {
       // The whole aligned slot is bound, not just the block: wgpu (Deno) checks late binding
       // sizes against a stale pipeline when pipelines share a layout, and one size for all
       // blocks also means fewer bind-group variants.
       slot = Math.max(1, Math.ceil((program.uniforms.length * 4) / this.uniformAlign)) * this.uniformAlign;
       if (this.arenaUsed + slot > this.arena.size) this.flush();
+    }
+    const entry = this.cache.pipeline(program);
+    if (entry.hasUniforms) {
       offset = this.arenaUsed;
       this.arenaWords.set(program.uniforms, offset / 4);
       this.arenaUsed += slot;
@@ -476,6 +644,8 @@ export class WebGpuBackend implements Backend<GpuStorage> {
     else this.pass.setBindGroup(0, group);
     const [x, y, z] = program.dispatch;
     this.pass.dispatchWorkgroups(x, y, z);
+    // Written by this batch (a multi-step op may span two: `from` was set before the first).
+    out.submit = this.batch;
     this.counters.dispatches++;
     this.batchOps.push(op);
     if (++this.batchDispatches >= this.dispatchesPerSubmit) this.flush();
@@ -505,6 +675,11 @@ function checkIndexRange(op: string, indices: GpuStorage, length: number, axis: 
   if (lo < 0 || hi >= length) {
     throw new Error(`${op}: index ${lo < 0 ? lo : hi} is out of range [0, ${length}) for axis ${axis} of [${shape.join(',')}]`);
   }
+}
+
+function firstLine(text: string): string {
+  const line = text.split('\n')[0];
+  return line.length > 300 ? `${line.slice(0, 300)}...` : line;
 }
 
 /** "add x3, matmul, read": op names with repeat counts, for error messages. */

@@ -16,6 +16,13 @@ export class GpuStorage {
    * scatterAdd refuse out-of-range indices before dispatch without reading the GPU back.
    */
   hostRange: readonly [number, number] | null = null;
+  /**
+   * The submit (the backend's batch id) of the last commands writing this storage, and the oldest
+   * submit not yet known to have succeeded that its values depend on: a failed submit in
+   * [from, submit] means the values are garbage (kernels/webgpu/backend.ts).
+   */
+  submit = 0;
+  from = 0;
   constructor(
     readonly buffer: GPUBuffer,
     /** Number of (4-byte f32 or i32) elements the tensor holds (the buffer may be larger: it has a size class). */
@@ -49,6 +56,8 @@ export class BufferPool {
   private readonly ready = new Map<number, GPUBuffer[]>();
   private readonly pending = new Map<number, GPUBuffer[]>();
   private readonly ids = new WeakMap<GPUBuffer, number>();
+  /** Buffers whose creation failed (out of memory): destroyed on release, never pooled. */
+  private readonly invalid = new WeakSet<GPUBuffer>();
   private nextId = 1;
   private live = 0;
   private liveBytes = 0;
@@ -64,8 +73,13 @@ export class BufferPool {
     private readonly maxPooledBytes: number,
     /** Called with a buffer's id just before it is destroyed (the bind-group cache drops its groups). */
     private readonly onDestroy: (id: number) => void = () => {},
-    /** Called after creating a buffer, to check asynchronously that the allocation succeeded. */
-    private readonly onCreate: (scope: () => void) => void = (scope) => scope(),
+    /**
+     * Runs a buffer creation, to check asynchronously that the allocation succeeded; calls
+     * `failed` if it did not.
+     */
+    private readonly onCreate: (scope: () => void, failed: () => void) => void = (scope) => scope(),
+    /** The largest buffer the device allows (size classes are capped to it). */
+    private readonly maxSize = Number.POSITIVE_INFINITY,
   ) {}
 
   private lastId(list: GPUBuffer[]): number {
@@ -81,7 +95,8 @@ export class BufferPool {
    * must not be one that unsubmitted commands still read.
    */
   acquire(bytes: number, forWrite: boolean): GPUBuffer {
-    const size = sizeClass(bytes);
+    // Capped: a size class may round past the device's limit when the request itself fits.
+    const size = Math.min(sizeClass(bytes), this.maxSize);
     const ready = this.ready.get(size);
     const pending = forWrite ? undefined : this.pending.get(size);
     // The lowest id first, from either list: allocation then depends only on WHICH buffers are
@@ -102,9 +117,12 @@ export class BufferPool {
 
   private create(size: number): GPUBuffer {
     let buffer!: GPUBuffer;
-    this.onCreate(() => {
-      buffer = this.device.createBuffer({ size, usage: this.usage, label: `${this.label} ${size}` });
-    });
+    this.onCreate(
+      () => {
+        buffer = this.device.createBuffer({ size, usage: this.usage, label: `${this.label} ${size}` });
+      },
+      () => this.invalid.add(buffer),
+    );
     this.ids.set(buffer, this.nextId++);
     this.created++;
     return buffer;
@@ -114,6 +132,12 @@ export class BufferPool {
   release(buffer: GPUBuffer): void {
     this.live--;
     this.liveBytes -= buffer.size;
+    if (this.invalid.has(buffer)) {
+      // Every command using it would fail: it must not be handed out again.
+      this.onDestroy(this.idOf(buffer));
+      buffer.destroy();
+      return;
+    }
     this.insert(this.pending, buffer);
     this.pooled++;
     this.pooledBytes += buffer.size;

@@ -3,9 +3,11 @@
  * `webgpu` npm package), Deno (wgpu, `navigator.gpu`) and browsers.
  *
  * One device is shared per process (acquireDevice caches it); releaseDevice()
- * destroys it. Device loss and uncaptured errors (validation, out of memory)
- * are recorded and reported through deviceError() / the onError callback, so a
- * caller gets an error with a message instead of a readback that never settles.
+ * destroys it. Device loss is recorded and reported through deviceError() and the
+ * onError callback, so a caller gets an error with a message instead of a readback
+ * that never settles; the next acquireDevice() starts over. Uncaptured errors
+ * (validation, out of memory outside any error scope) go to onError and
+ * lastUncapturedError(): they belong to one call, not to the device, which stays usable.
  *
  * @example
  *   const { device, adapterInfo, host } = await acquireDevice();
@@ -33,7 +35,7 @@ export interface AcquireOptions {
   featureLevel?: 'core' | 'compatibility';
   /** Node only: toggles for Dawn's create(), e.g. ['backend=opengles']. */
   dawnFlags?: string[];
-  /** Called once per device loss / uncaptured error, besides recording it for deviceError(). */
+  /** Called once per device loss / uncaptured error, besides recording it (deviceError(), lastUncapturedError()). */
   onError?: (error: Error) => void;
 }
 
@@ -65,15 +67,24 @@ let currentDevice: GPUDevice | null = null;
 // exits normally, with or without releaseDevice().
 const dawnInstances = new Map<string, Promise<GPU>>();
 let lastError: Error | null = null;
+let lastUncaptured: Error | null = null;
 // Bumped by releaseDevice(), so an acquisition still in flight knows it was released.
 let generation = 0;
 
-/** The first device loss or uncaptured error of the current device, or null. */
+/** The loss of the current device (which then cannot run anything), or null. */
 export function deviceError(): Error | null {
   return lastError;
 }
 
-/** Throws the recorded device error, if any; call before submitting work. */
+/**
+ * The latest validation / out-of-memory error raised outside any error scope on the current
+ * device, or null. Diagnostic only: such an error spoils the call that caused it, not the device.
+ */
+export function lastUncapturedError(): Error | null {
+  return lastUncaptured;
+}
+
+/** Throws if the device was lost; call before submitting work. */
 export function throwIfDeviceError(): void {
   if (lastError) throw lastError;
 }
@@ -191,6 +202,7 @@ async function acquire(options: AcquireOptions): Promise<AcquiredDevice> {
   }
 
   lastError = null;
+  lastUncaptured = null;
   const { onError } = options;
   void device.lost.then((info) => {
     // releaseDevice() clears currentDevice before destroying it: that is no error.
@@ -208,7 +220,8 @@ async function acquire(options: AcquireOptions): Promise<AcquiredDevice> {
         : ev.error instanceof GPUValidationError
           ? 'validation error'
           : 'internal error';
-    record(new Error(`WebGPU ${kind}: ${ev.error.message}`), onError);
+    lastUncaptured = new Error(`WebGPU ${kind}: ${ev.error.message}`);
+    onError?.(lastUncaptured);
   };
   currentDevice = device;
   const subgroupMinSize = subgroups ? adapter.info.subgroupMinSize : undefined;
@@ -241,6 +254,7 @@ export async function releaseDevice(): Promise<void> {
   current = null;
   currentDevice = null;
   lastError = null;
+  lastUncaptured = null;
   if (pending) {
     try {
       (await pending).device.destroy();

@@ -32,22 +32,33 @@ export class PipelineCache {
 
   constructor(
     private readonly device: GPUDevice,
-    /** Runs creation inside error scopes and records a failure under the label. */
-    private readonly scoped: (label: string, fn: () => void) => void,
+    /**
+     * Runs creation inside error scopes; a failure is recorded under the label (the backend
+     * prefixes the op and its shapes) and `failed` is called.
+     */
+    private readonly scoped: (label: string, fn: () => void, failed: () => void) => void,
   ) {}
 
-  pipeline(op: string, program: ShaderProgram): PipelineEntry {
+  pipeline(program: ShaderProgram): PipelineEntry {
     const cached = this.pipelines.get(program.key);
     if (cached) return cached;
     const hasUniforms = program.uniforms.length > 0;
     const layout = this.layout(program.inputs, hasUniforms);
     let pipeline!: GPUComputePipeline;
-    this.scoped(`${op}: compiling WGSL program '${program.key}'`, () => {
-      const module = this.device.createShaderModule({ code: program.code, label: program.key });
-      // No entryPoint: the contract's programs have exactly one compute entry point.
-      pipeline = this.device.createComputePipeline({ layout: layout.pipelineLayout, compute: { module }, label: program.key });
-    });
-    const entry = { pipeline, layout: layout.layout, layoutId: layout.id, hasUniforms };
+    let entry: PipelineEntry | null = null;
+    this.scoped(
+      `compiling WGSL program '${program.key}'`,
+      () => {
+        const module = this.device.createShaderModule({ code: program.code, label: program.key });
+        // No entryPoint: the contract's programs have exactly one compute entry point.
+        pipeline = this.device.createComputePipeline({ layout: layout.pipelineLayout, compute: { module }, label: program.key });
+      },
+      // An invalid pipeline is not kept: the next use compiles again and reports its own error.
+      () => {
+        if (entry !== null && this.pipelines.get(program.key) === entry) this.pipelines.delete(program.key);
+      },
+    );
+    entry = { pipeline, layout: layout.layout, layoutId: layout.id, hasUniforms };
     this.pipelines.set(program.key, entry);
     return entry;
   }
@@ -90,7 +101,12 @@ export class PipelineCache {
     const entries: GPUBindGroupEntry[] = inputs.map((x, i) => ({ binding: i, resource: { buffer: x.buffer } }));
     entries.push({ binding: inputs.length, resource: { buffer: out.buffer } });
     if (entry.hasUniforms) entries.push({ binding: inputs.length + 1, resource: { buffer: arena, offset: 0, size: uniformBinding } });
-    const group = this.device.createBindGroup({ layout: entry.layout, entries });
+    let group!: GPUBindGroup;
+    this.scoped('creating a bind group', () => {
+      group = this.device.createBindGroup({ layout: entry.layout, entries });
+    }, () => {
+      if (this.groups.get(key) === group) this.groups.delete(key);
+    });
     this.groups.set(key, group);
     this.groupKeyEntries += inputs.length + 1;
     for (const x of [...inputs, out]) {

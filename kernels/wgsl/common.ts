@@ -139,6 +139,26 @@ export function unravel(index: string, rank: number, dim: (d: number) => string,
   return lines.join('\n  ');
 }
 
+/**
+ * A NaN test on the bits: some compilers (lavapipe's LLVM) assume floats are never NaN and fold
+ * `x != x` to false, so the only reliable test is an integer one.
+ */
+export const ISNAN_WGSL = `fn tg_isnan(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}`;
+
+/**
+ * max and min with NaN propagating as on the CPU (NumPy's maximum: the first NaN operand wins).
+ * The NaN tests wrap the comparison, so a compiler that turns select(b, a, a > b) into a max
+ * dropping NaNs cannot change the result. Needs ISNAN_WGSL.
+ */
+export const MAX_WGSL = `fn tg_max(a: f32, b: f32) -> f32 {
+  return select(select(select(b, a, a > b), b, tg_isnan(b)), a, tg_isnan(a));
+}`;
+export const MIN_WGSL = `fn tg_min(a: f32, b: f32) -> f32 {
+  return select(select(select(b, a, a < b), b, tg_isnan(b)), a, tg_isnan(a));
+}`;
+
 /** Formats a JS number as a WGSL f32 literal that round-trips (no NaN/inf: use bit patterns for those). */
 export function f32Literal(v: number): string {
   const s = String(Math.fround(v));

@@ -8,7 +8,7 @@
  * int32 operands (i32 storage) use INT_EXPRESSIONS, the ops engine/primitives/elementwise.ts
  * defines on int32; cast converts between f32 and i32.
  */
-import { bindings, collapseAxes, contiguousStrides, elementGrid, ENTRY_PARAMS, lazyProgram, LINEAR_GROUP, product, UniformBlock, unravel, type Elem } from './common.ts';
+import { bindings, collapseAxes, contiguousStrides, elementGrid, ENTRY_PARAMS, ISNAN_WGSL, lazyProgram, LINEAR_GROUP, MAX_WGSL, MIN_WGSL, product, UniformBlock, unravel, type Elem } from './common.ts';
 import { broadcastStrides } from '../../engine/shape.ts';
 import type { ShaderProgram } from './program.ts';
 
@@ -88,11 +88,16 @@ const HELPERS: Record<string, { deps: string[]; code: string }> = {
   return atan2(x, sqrt((1.0 - x) * (1.0 + x)));
 }`,
   },
+  tg_isnan: { deps: [], code: ISNAN_WGSL },
   tg_sign: {
     deps: [],
+    // Integer selects on the bits, as on the CPU: sign(NaN) = NaN and sign(-0) = sign(+0) = +0
+    // (float selects came out as -0 on lavapipe, which treats signed zeros as interchangeable).
     code: `fn tg_sign(x: f32) -> f32 {
-  if (x != x) { return x; }
-  return select(select(0.0, -1.0, x < 0.0), 1.0, x > 0.0);
+  let bits = bitcast<u32>(x);
+  let mag = bits & 0x7fffffffu;
+  let unit = (bits & 0x80000000u) | 0x3f800000u;
+  return bitcast<f32>(select(select(unit, 0u, mag == 0u), bits, mag > 0x7f800000u));
 }`,
   },
   tg_to_i32: {
@@ -106,6 +111,8 @@ const HELPERS: Record<string, { deps: string[]; code: string }> = {
   return i32(x);
 }`,
   },
+  tg_max: { deps: ['tg_isnan'], code: MAX_WGSL },
+  tg_min: { deps: ['tg_isnan'], code: MIN_WGSL },
   tg_pow: {
     deps: [],
     // Math.pow semantics: x^0 = 1, negative bases allowed for integer exponents (sign by parity).
@@ -146,16 +153,18 @@ export const ELEMENTWISE_EXPRESSIONS: Record<string, { arity: number; expr: stri
   mul: { arity: 2, expr: 'a * b' },
   div: { arity: 2, expr: 'a / b' },
   // NaN propagates, as on the CPU.
-  max: { arity: 2, expr: 'select(b, a, (a > b) | (a != a))' },
-  min: { arity: 2, expr: 'select(b, a, (a < b) | (a != a))' },
+  max: { arity: 2, expr: 'tg_max(a, b)' },
+  min: { arity: 2, expr: 'tg_min(a, b)' },
   pow: { arity: 2, expr: 'tg_pow(a, b)' },
   greater: { arity: 2, expr: 'select(0.0, 1.0, a > b)' },
   greaterEqual: { arity: 2, expr: 'select(0.0, 1.0, a >= b)' },
   less: { arity: 2, expr: 'select(0.0, 1.0, a < b)' },
   lessEqual: { arity: 2, expr: 'select(0.0, 1.0, a <= b)' },
-  equal: { arity: 2, expr: 'select(0.0, 1.0, a == b)' },
-  notEqual: { arity: 2, expr: 'select(0.0, 1.0, a != b)' },
-  where: { arity: 3, expr: 'select(c, b, a != 0.0)' },
+  // NaN is unequal to everything, itself included; the bit tests keep it so where the compiler
+  // assumes no NaNs (lavapipe's gave notEqual(NaN, NaN) = 0). A NaN condition counts as true.
+  equal: { arity: 2, expr: 'select(0.0, 1.0, (a == b) & !(tg_isnan(a) | tg_isnan(b)))' },
+  notEqual: { arity: 2, expr: 'select(0.0, 1.0, (a != b) | tg_isnan(a) | tg_isnan(b))' },
+  where: { arity: 3, expr: 'select(c, b, (a != 0.0) | tg_isnan(a))' },
 };
 
 /** The ops defined on int32 operands (i32 arithmetic wraps modulo 2^32, as the CPU's Int32Array). */

@@ -9,7 +9,7 @@
  *   whose partial results a second pass reduces, so a full sum is not one workgroup's serial job.
  * reducePlan returns the passes; the backend allocates the intermediate.
  */
-import { bindings, collapseAxes, contiguousStrides, elementGrid, ENTRY_PARAMS, lazyProgram, LINEAR_GROUP, linearGrid, product, UniformBlock, unravel } from './common.ts';
+import { bindings, collapseAxes, contiguousStrides, elementGrid, ENTRY_PARAMS, ISNAN_WGSL, lazyProgram, LINEAR_GROUP, linearGrid, MAX_WGSL, product, UniformBlock, unravel } from './common.ts';
 import type { ShaderProgram } from './program.ts';
 
 export type ReduceOp = 'sum' | 'reduceMax';
@@ -21,11 +21,12 @@ const CHUNK = 2048;
 
 // -Infinity comes from a uniform: WGSL rejects it as a constant.
 const INIT: Record<ReduceOp, string> = { sum: '0.0', reduceMax: 'u.init' };
-// NaN wins for max, as on the CPU.
+// NaN wins for max, as on the CPU (the test is on the bits: see ISNAN_WGSL).
 const FOLD: Record<ReduceOp, (acc: string, x: string) => string> = {
   sum: (acc, x) => `${acc} + ${x}`,
-  reduceMax: (acc, x) => `select(${acc}, ${x}, (${x} > ${acc}) | (${x} != ${x}))`,
+  reduceMax: (acc, x) => `tg_max(${acc}, ${x})`,
 };
+const HELPERS: Record<ReduceOp, string> = { sum: '', reduceMax: `${ISNAN_WGSL}\n\n${MAX_WGSL}` };
 
 interface Geometry {
   kept: number[];
@@ -105,6 +106,8 @@ function rowsProgram(op: ReduceOp, g: Geometry, m: number, slices: number): Shad
     return `${bindings(1)}
 ${u.struct()}
 
+${HELPERS[op]}
+
 @compute @workgroup_size(${ROWS_WORKGROUP})
 fn main(${ENTRY_PARAMS}) {
   ${LINEAR_GROUP}
@@ -133,6 +136,8 @@ function treeProgram(op: ReduceOp, g: Geometry, m: number, chunks: number): Shad
       : `${unravel('r', g.red.length, (d) => `u.rd${d}`, 'q')}\n    let off = ${g.red.map((_, d) => `q${d} * u.rs${d}`).join(' + ')};`;
     return `${bindings(1)}
 ${u.struct()}
+
+${HELPERS[op]}
 
 var<workgroup> partial: array<f32, ${TREE_WORKGROUP}>;
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
+  DEFAULT_NEGATIVE_TOLERANCE,
   effectiveRate,
   flowDecay,
   flowIntegral,
@@ -60,6 +61,9 @@ function problem(seed: number, n: number, m: number, c: number, rank: number, ri
       yTrain: randomMatrix(n, c, rand),
       eta,
       loss: 'sum/2',
+      // The laws below are algebraic identities of the closed forms, true at any eta, stable
+      // or not; the refusal of divergent steps is tested on its own ('discrete steps past ...').
+      allowUnstableSteps: true,
     },
   };
 }
@@ -347,7 +351,7 @@ describe('mseFlow closed form', () => {
     expect(flow.maxStableLearningRate).toBe(0.5);
     expect(mseFlow({ ...base, loss: 'mean/2', eta: 0.1 }).maxStableLearningRate).toBe(1);
     const below = mseFlow({ ...base, eta: 0.49 }).gdTrainAt([2000])[0];
-    const above = mseFlow({ ...base, eta: 0.51 }).gdTrainAt([2000])[0];
+    const above = mseFlow({ ...base, eta: 0.51, allowUnstableSteps: true }).gdTrainAt([2000])[0];
     expect(maxAbs(below)).toBeLessThan(1e-10);
     expect(maxAbs(above)).toBeGreaterThan(1e10);
   });
@@ -435,6 +439,74 @@ describe('mseFlow singular kernels, clamping and validation', () => {
     const noTest = mseFlow({ ...inputs, thetaTestTrain: undefined, f0Test: undefined });
     expect(noTest.testSize).toBe(0);
     expect(() => noTest.testAt([1])).toThrow(/mseFlow.testAt: needs both thetaTestTrain and f0Test/);
+  });
+});
+
+describe('kernels that are not positive semi-definite, and steps past the stability edge', () => {
+  /** A random symmetric PSD kernel V diag(lambda) V^T with the smallest eigenvalue replaced by `negative`. */
+  const withEigenvalue = (seed: number, n: number, negative: number) => {
+    const rand = rng(seed);
+    const { vectors } = symmetricEigen(symmetrize(matmul(randomMatrix(n, n, rand), transpose(randomMatrix(n, n, rand)))));
+    const lambda = Float64Array.from({ length: n }, (_, i) => (i === 0 ? negative : 1 + i));
+    return { theta: symmetrize(fromEigen(vectors, lambda)), lambdaMax: n };
+  };
+
+  it('the swap matrix [[0,1],[1,0]] (eigenvalue -1) is refused, naming the eigenvalue', () => {
+    const theta = fromRows([[0, 1], [1, 0]]);
+    expect(() => mseFlow({ thetaTrain: theta, f0Train: new Float64Array(2), yTrain: new Float64Array([1, 0]), eta: 0.1, loss: 'sum/2' })).toThrow(
+      /^mseFlow: thetaTrain \(2x2\) has the eigenvalue -(1|0\.9999\d*), below the round-off allowance -2e-10 \* lambda_max = .* not positive semi-definite/,
+    );
+  });
+
+  it('law: an eigenvalue below -tolerance * n * lambda_max is an error, one within round-off is clamped and reported', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 1000 }), fc.integer({ min: 2, max: 7 }), fc.double({ min: 1e-3, max: 1e3, noNaN: true }), (seed, n, factor) => {
+      const allowance = DEFAULT_NEGATIVE_TOLERANCE * n;
+      const base = { f0Train: new Float64Array(n), yTrain: new Float64Array(n).fill(1), eta: 0.01, loss: 'sum/2' as const };
+      // Clearly negative: factor times past the allowance (by more than the solver's round-off).
+      const bad = withEigenvalue(seed, n, -Math.max(1.01, factor) * allowance * n);
+      expect(() => mseFlow({ ...base, thetaTrain: bad.theta })).toThrow(/^mseFlow: thetaTrain \(\d+x\d+\) has the eigenvalue -\S+, below the round-off allowance/);
+      // Within round-off: clamped to 0 and reported.
+      // (at least 1e-3 of the allowance: far above the solver's own round-off, n * eps * lambda_max)
+      const ok = withEigenvalue(seed, n, -Math.max(1e-3, Math.min(0.5, factor / 1e3)) * allowance * n);
+      const flow = mseFlow({ ...base, thetaTrain: ok.theta });
+      expect(flow.clamped.count).toBe(1);
+      expect(flow.eigenvalues[0]).toBe(0);
+      // A looser tolerance (a float32 kernel) accepts the clearly negative one as round-off.
+      expect(mseFlow({ ...base, thetaTrain: bad.theta, negativeTolerance: 1e3 * factor * n }).clamped.count).toBe(1);
+    }), { numRuns: 60 });
+  });
+
+  it('law: gradient descent at eta >= 2 / lambda_max is refused naming eta and the threshold; below it, it runs and converges', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 1000 }), fc.integer({ min: 1, max: 6 }), fc.double({ min: 0.05, max: 3, noNaN: true }), fc.constantFrom<'sum/2' | 'mean/2'>('sum/2', 'mean/2'), (seed, n, ratio, loss) => {
+      const { inputs } = problem(seed, n, 2, 1, n, 0.1);
+      const probe = mseFlow({ ...inputs, loss, allowUnstableSteps: false });
+      const eta = ratio * probe.maxStableLearningRate;
+      const flow = probe.withLearningRate(eta);
+      if (ratio >= 1) {
+        const message = new RegExp(`eta ${eta} is at or above the stability threshold 2 / lambda_max = ${probe.maxStableLearningRate.toPrecision(6)}.*loss '${loss}'.*diverge`);
+        expect(() => flow.gdTrainAt([10])).toThrow(new RegExp(`^mseFlow.gdTrainAt: ${message.source}`));
+        expect(() => flow.gdTestAt([10])).toThrow(/^mseFlow.gdTestAt: /);
+        expect(() => flow.gdCoefficientsAt(10)).toThrow(/^mseFlow.gdCoefficientsAt: /);
+        // Gradient flow (continuous time) converges at any eta.
+        expect(maxDiff(flow.trainAt([1e6])[0], inputs.yTrain as Matrix)).toBeLessThan(1e-6);
+      } else {
+        const [late] = flow.gdTrainAt([100_000]);
+        expect(maxDiff(late, inputs.yTrain as Matrix)).toBeLessThan(1e-6);
+      }
+    }), { numRuns: 60 });
+  });
+
+  it('momentum is refused past its edge 2 (1 + beta) / lambda_max and for |beta| >= 1', () => {
+    const { inputs } = problem(3, 4, 2, 1, 4, 0.1);
+    const probe = mseFlow({ ...inputs, allowUnstableSteps: false });
+    const edge = (beta: number) => (1 + beta) * probe.maxStableLearningRate;
+    for (const beta of [0, 0.5, 0.9, -0.5]) {
+      expect(() => probe.withLearningRate(1.01 * edge(beta)).momentumTrainAt([5], beta)).toThrow(/^mseFlow.momentumTrainAt: eta .* stability threshold 2 \(1 \+ beta\) \/ lambda_max with beta/);
+      const late = probe.withLearningRate(0.9 * edge(beta)).momentumTrainAt([20_000], beta)[0];
+      expect(maxDiff(late, inputs.yTrain as Matrix)).toBeLessThan(1e-6);
+    }
+    expect(() => probe.withLearningRate(0.1).momentumTestAt([5], 1)).toThrow(/^mseFlow.momentumTestAt: beta 1 diverges/);
+    expect(() => probe.withLearningRate(0.1).momentumTrainAt([5], -1.2)).toThrow(/beta -1.2 diverges/);
   });
 });
 

@@ -136,16 +136,20 @@ await describeGpu('WebGPU backend mechanics', () => {
 });
 
 await describeGpu('WebGPU backend errors', () => {
-  it('a kernel that fails to compile makes read() reject naming the op and the program', async () => {
+  it('a kernel that fails to compile makes read() reject naming the op and the program; the backend goes on', async () => {
     const { device, adapterInfo } = await acquireDevice();
-    // A backend of its own: the failure poisons only this instance.
     const b = new WebGpuBackend(device, adapterInfo);
     const program = lazyProgram('broken-kernel', 0, new UniformBlock().u32('n', 1).words(), [1, 1, 1], 1, () => 'this is not WGSL');
     const out = b.runProgram('myop', program, []);
     await expect(b.read(out, [1], 'float32')).rejects.toThrow(/myop: compiling WGSL program 'broken-kernel': WebGPU validation error/);
+    // An op on the spoiled values names their cause; the same backend runs anything else.
     expect(() => b.run('neg', [{ storage: out, shape: [1], dtype: 'float32' }], undefined, [1], 'float32')).toThrow(
-      /^neg: the WebGPU backend cannot run: myop: compiling WGSL program 'broken-kernel'/,
+      /^neg \[1\] -> \[1\]: input 0 \[1\] holds no valid values: myop: compiling WGSL program 'broken-kernel'/,
     );
+    expect(b.failed).toBeNull();
+    const x = b.upload(Float32Array.from([1, -2]), [2], 'float32');
+    const y = b.run('neg', [{ storage: x, shape: [2], dtype: 'float32' }], undefined, [2], 'float32');
+    expect(Array.from(await b.read(y, [2], 'float32'))).toEqual([-1, 2]);
   });
 
   it('a lost device rejects reads with the reason instead of hanging', async () => {

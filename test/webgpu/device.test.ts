@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { acquireDevice, captureErrors, deviceError, releaseDevice, untilLost, webgpuAvailable } from '../../kernels/webgpu/device.ts';
+import { acquireDevice, captureErrors, deviceError, lastUncapturedError, releaseDevice, untilLost, webgpuAvailable } from '../../kernels/webgpu/device.ts';
 import { describeGpu } from './gpu-available.ts';
 import { runSmokeKernel, smokeInput, smokeMismatch, SMOKE_N } from './smoke-kernel.ts';
 
@@ -29,12 +29,16 @@ await describeGpu('WebGPU device (node)', ({ detail }) => {
     expect(deviceError()).toBeNull();
   });
 
-  it('records a validation error instead of failing silently', async () => {
+  it('records an uncaptured validation error instead of failing silently, and the device stays usable', async () => {
     const { device } = await acquireDevice();
     // A buffer with MAP_READ | STORAGE usage is invalid in WebGPU.
     device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE });
     await device.queue.onSubmittedWorkDone();
-    await expect.poll(() => deviceError()?.message, { timeout: 5000 }).toMatch(/validation error/i);
+    await expect.poll(() => lastUncapturedError()?.message, { timeout: 5000 }).toMatch(/validation error/i);
+    // The error spoiled that call, not the device.
+    expect(deviceError()).toBeNull();
+    const x = smokeInput(64);
+    expect(smokeMismatch(x, await runSmokeKernel(device, x))).toBeNull();
   });
 
   it('captureErrors throws scoped errors with the operation name', async () => {
