@@ -15,5 +15,6 @@ export { flatten, treeMap, treeZip, treeLeaves } from './tree.ts';
 export { key, split, foldIn, normal, uniform, randomBits, type Key } from './random.ts';
 export { getBackend, setBackend, useBackend, initBackend, registerBackend, backendInstance } from './backend-registry.ts';
 export type { Backend, BackendName } from './backend.ts';
+export { configureCpu, cpuInfo, shutdownCpuThreads, type CpuOptions, type CpuInfo } from '../kernels/cpu/config.ts';
 export type { DType, TypedArray } from './dtype.ts';
 export type { ConvParams } from './conv-params.ts';

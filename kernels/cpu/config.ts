@@ -22,6 +22,12 @@ export interface CpuOptions {
    * depend on the runtime's relaxed-SIMD support.
    */
   fma?: boolean;
+  /**
+   * Smallest matrix product, in multiply-adds (m * n * k), sent to the WebAssembly kernels
+   * (default 32768: below it copying the operands and starting the jobs costs more than the
+   * JavaScript kernels' whole run). Tests set 1 to drive tiny shapes through them.
+   */
+  wasmMinWork?: number;
 }
 
 export interface CpuInfo {
@@ -43,7 +49,15 @@ export interface CpuInfo {
 const DEFAULT_MAX_THREADS = 16;
 const MAX_THREADS = 64;
 
+const DEFAULT_MIN_WORK = 32768;
+
 let options: CpuOptions = {};
+let minWork = DEFAULT_MIN_WORK;
+
+/** See CpuOptions.wasmMinWork. */
+export function wasmMinWork(): number {
+  return minWork;
+}
 let runtime: WasmRuntime | null | undefined;
 let notes: string[] = [];
 
@@ -56,8 +70,12 @@ export async function configureCpu(opts: CpuOptions = {}): Promise<CpuInfo> {
   if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1 || opts.threads > MAX_THREADS)) {
     throw new RangeError(`configureCpu: threads must be an integer in [1, ${MAX_THREADS}], got ${opts.threads}`);
   }
+  if (opts.wasmMinWork !== undefined && !(opts.wasmMinWork >= 1)) {
+    throw new RangeError(`configureCpu: wasmMinWork must be at least 1, got ${opts.wasmMinWork}`);
+  }
   shutdownCpuThreads();
   options = { ...opts };
+  minWork = opts.wasmMinWork ?? DEFAULT_MIN_WORK;
   const rt = wasmRuntime();
   if (rt) await rt.started();
   return cpuInfo();
