@@ -33,6 +33,8 @@ export class WasmRuntime {
   readonly operandBase: number;
   private pool: WorkerPool | undefined;
   private gen = 0;
+  /** Batches run so far (tests check that work went through the kernels). */
+  batches = 0;
 
   constructor(readonly options: RuntimeOptions) {
     this.scratchBytes = roundUp(Math.max(gemmScratchBytes(GEMM_SHAPES.f32), gemmScratchBytes(GEMM_SHAPES.f64)), PAGE);
@@ -92,6 +94,7 @@ export class WasmRuntime {
   runJobs(kernel: KernelName, desc: number, total: number): void {
     const kind = KERNEL_EXPORTS.indexOf(kernel);
     const fn = this.kernels[kind];
+    this.batches++;
     const workers = this.pool?.ready() ?? 0;
     if (workers === 0 || total === 1) {
       const scratch = this.scratchOf(0);
