@@ -29,12 +29,14 @@ function probe(emit: (f: Body) => void, shared = false): Uint8Array<ArrayBuffer>
 
 let detected: WasmFeatures | undefined;
 
+/** The features, detected once (at the first call). */
 export function wasmFeatures(): WasmFeatures {
-  detected ??= detect();
+  detected ??= detectWasmFeatures();
   return detected;
 }
 
-function detect(): WasmFeatures {
+/** Detects the features now (uncached; tests use it to simulate a runtime that forbids compiling). */
+export function detectWasmFeatures(): WasmFeatures {
   const notes: string[] = [];
   const none = (why: string): WasmFeatures => ({ wasm: false, simd: false, relaxedSimd: false, threads: false, notes: [why] });
   if (typeof WebAssembly !== 'object' || typeof WebAssembly.Module !== 'function') return none('no WebAssembly in this runtime');

@@ -113,6 +113,7 @@ export class WasmRuntime {
     Atomics.store(ctl, CTL.JOB0, job0);
     Atomics.store(ctl, CTL.TOTAL, total);
     Atomics.store(ctl, CTL.DONE, 0);
+    Atomics.store(ctl, CTL.ERROR, 0);
     const tag = ((this.gen + 1) >>> 1) & 0xffff;
     Atomics.store(ctl, CTL.NEXT, tag << 15);
     this.gen = Atomics.add(ctl, CTL.GEN, 1) + 1;
