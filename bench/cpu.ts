@@ -10,22 +10,32 @@ import * as tg from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
 import { compare, log, measureDefaults, measureInterleaved, randn, selected, type BenchOptions, type Contender, type MeasureOptions, type PeerResult, type Report, type Suite } from './harness.ts';
 import { oursBackend, oursCall, upload } from './ours.ts';
+import { loadJax, type Jax } from './peers/jax.ts';
+import { numpyAvailable, numpyMatmul } from './peers/numpy.ts';
 import { useTfjs, type Tf, type TfBackend } from './peers/tfjs.ts';
 import { installNodeGpu, useTfjsWebgpu } from './peers/tfjs-webgpu.ts';
 
 const TOL = 1e-4;
-type Peer = TfBackend | 'tfjs-webgpu';
+type TfPeer = TfBackend | 'tfjs-webgpu';
+type Peer = TfPeer | 'jax-js-wasm' | 'numpy';
+type JaxArray = import('@jax-js/jax').Array;
 
-const usePeer = (which: Peer): Promise<Tf> => (which === 'tfjs-webgpu' ? useTfjsWebgpu() : useTfjs(which));
+const usePeer = (which: TfPeer): Promise<Tf> => (which === 'tfjs-webgpu' ? useTfjsWebgpu() : useTfjs(which));
 
 /** What one case needs: input data, our computation, the peer's, a checker and its work in GFLOP. */
 interface Case {
   name: string;
   size: string;
   gflop: number;
-  inputs: { data: Float32Array; shape: number[] }[];
+  /** Inputs (float32 for every peer; a float64 case runs ours and numpy only). */
+  inputs: { data: Float32Array | Float64Array; shape: number[] }[];
   ours: (xs: Tensor[]) => Tensor | Tensor[];
-  peer: (tf: Tf, xs: import('@tensorflow/tfjs').Tensor[]) => import('@tensorflow/tfjs').Tensor[];
+  /** The tfjs computation (absent: no tfjs row, as for float64). */
+  peer?: (tf: Tf, xs: import('@tensorflow/tfjs').Tensor[]) => import('@tensorflow/tfjs').Tensor[];
+  /** The jax-js computation, where the case has one (its inputs are consumed: pass .ref). */
+  jax?: (jax: Jax, xs: JaxArray[]) => JaxArray[];
+  /** An n x n x n product numpy can time: A and B are inputs 0 and 1; entries `idx` are checked against `ref`. */
+  numpy?: { n: number; idx: number[]; ref: () => number[] };
   /** Why a peer cannot run this case, if it cannot. */
   unsupported?: (which: Peer) => string | undefined;
   check: (outs: ArrayLike<number>[]) => { ok: boolean; relErr: number };
@@ -41,7 +51,7 @@ function sampleIndices(n: number, count: number, seed: number): number[] {
   return Array.from(u, (v) => Math.min(n - 1, Math.floor(Math.abs(Math.sin(v * 1e4 + seed)) * n)));
 }
 
-function matmulRef(a: Float32Array, b: Float32Array, n: number, idx: number[]): number[] {
+function matmulRef(a: Float32Array | Float64Array, b: Float32Array | Float64Array, n: number, idx: number[]): number[] {
   return idx.map((e) => {
     const i = Math.floor(e / n), j = e % n;
     let s = 0;
@@ -130,6 +140,8 @@ function matmulCases(quick: boolean, sizes: readonly number[]): Case[] {
         name: 'matmul', size, gflop: (2 * n ** 3) / 1e9, inputs,
         ours: ([x, y]) => tg.matmul(x, y),
         peer: (tf, [x, y]) => [tf.matMul(x as import('@tensorflow/tfjs').Tensor2D, y as import('@tensorflow/tfjs').Tensor2D)],
+        jax: (jax, [x, y]) => [jax.numpy.matmul(x, y)],
+        numpy: { n, idx, ref: () => matmulRef(a, b, n, idx) },
         check: ([c]) => compare(idx.map((e) => c[e]), matmulRef(a, b, n, idx), TOL),
         peerMeasure: slowCpu,
       },
@@ -144,6 +156,23 @@ function matmulCases(quick: boolean, sizes: readonly number[]): Case[] {
         peerMeasure: slowCpu,
       },
     ];
+  });
+}
+
+/** float64 matmul (our CPU backend and numpy only: the other peers have no float64). */
+function matmul64Cases(sizes: readonly number[]): Case[] {
+  return sizes.map((n): Case => {
+    const a = Float64Array.from(randn(n * n, 31 + n)), b = Float64Array.from(randn(n * n, 32 + n));
+    const idx = sampleIndices(n * n, 256, n + 1);
+    const ref = () => matmulRef(a, b, n, idx);
+    return {
+      name: 'matmul_f64', size: `${n}x${n}x${n}`, gflop: (2 * n ** 3) / 1e9,
+      inputs: [{ data: a, shape: [n, n] }, { data: b, shape: [n, n] }],
+      ours: ([x, y]) => tg.matmul(x, y),
+      numpy: { n, idx, ref },
+      // float64 results are checked to float64-level agreement, not the float32 TOL.
+      check: ([c]) => compare(idx.map((e) => c[e]), ref(), 1e-12),
+    };
   });
 }
 
@@ -198,6 +227,10 @@ async function preparePeer(c: Case, which: Peer, opts: BenchOptions): Promise<Pr
     log(`  ${which.padEnd(9)} not measured: ${why}`);
     return { skip: 'not supported (see stderr)' };
   }
+  if (which === 'jax-js-wasm') return prepareJax(c, opts);
+  if (which === 'numpy') return { skip: 'timed in python after the others' };
+  const peerFn = c.peer;
+  if (peerFn === undefined || c.inputs.some((i) => !(i.data instanceof Float32Array))) return { skip: 'not supported (float64)' };
   let tf: Tf;
   try {
     tf = await usePeer(which);
@@ -210,7 +243,7 @@ async function preparePeer(c: Case, which: Peer, opts: BenchOptions): Promise<Pr
   // tfjs has one global backend: switch to this one before every call, as the calls interleave.
   const call = async () => {
     await usePeer(which);
-    const outs = tf.tidy(() => c.peer(tf, xs));
+    const outs = tf.tidy(() => peerFn(tf, xs));
     try {
       return await Promise.all(outs.map((o) => o.data() as Promise<Float32Array>));
     } finally {
@@ -235,10 +268,69 @@ async function preparePeer(c: Case, which: Peer, opts: BenchOptions): Promise<Pr
   }
 }
 
+async function prepareJax(c: Case, opts: BenchOptions): Promise<Prepared> {
+  const fn = c.jax;
+  if (fn === undefined) return { skip: 'not supported' };
+  let jax: Jax;
+  try {
+    jax = await loadJax();
+  } catch (e) {
+    log(`  jax-js    not available: ${(e as Error).message.split('\n')[0]}`);
+    return { skip: 'not available (see stderr)' };
+  }
+  const xs = c.inputs.map((i) => jax.numpy.array(i.data as Float32Array, { shape: i.shape }));
+  const dispose = () => xs.forEach((x) => x.dispose());
+  const call = async () => Promise.all(fn(jax, xs.map((x) => x.ref)).map((o) => o.data() as Promise<Float32Array>));
+  try {
+    const t0 = performance.now();
+    const values = await call();
+    const firstMs = performance.now() - t0;
+    const verdict = c.check(values);
+    if (!verdict.ok) {
+      log(`  jax-js    WRONG ANSWER (max rel err ${verdict.relErr.toExponential(2)} > ${TOL}); its time is excluded`);
+      dispose();
+      return { skip: `wrong answer (rel err ${verdict.relErr.toExponential(1)})` };
+    }
+    return { contender: { name: 'jax-js-wasm', call, firstMs, m: measureDefaults(opts) }, relErr: verdict.relErr, dispose };
+  } catch (e) {
+    log(`  jax-js    failed: ${(e as Error).message.split('\n')[0]}`);
+    dispose();
+    return { skip: 'failed (see stderr)' };
+  }
+}
+
+/** numpy's own median (timed inside python), checked on sampled entries; null with a reason when it cannot run. */
+function runNumpy(c: Case, opts: BenchOptions): PeerResult {
+  if (c.numpy === undefined) return ['numpy', null, 'not supported'];
+  if (!numpyAvailable()) {
+    log('  numpy     not available (python3 -c "import numpy" fails)');
+    return ['numpy', null, 'not available (see stderr)'];
+  }
+  try {
+    const [a, b] = c.inputs.map((i) => i.data);
+    const { ms, values } = numpyMatmul(a, b, c.numpy.n, opts.quick ? 3 : 7, c.numpy.idx);
+    const tol = a instanceof Float64Array ? 1e-12 : TOL;
+    const verdict = compare(values, c.numpy.ref(), tol);
+    if (!verdict.ok) {
+      log(`  numpy     WRONG ANSWER (max rel err ${verdict.relErr.toExponential(2)} > ${tol}); its time is excluded`);
+      return ['numpy', null, `wrong answer (rel err ${verdict.relErr.toExponential(1)})`];
+    }
+    log(`  numpy     ${ms.toFixed(1)} ms (median, timed in python; rel err ${verdict.relErr.toExponential(1)})`);
+    return ['numpy', ms];
+  } catch (e) {
+    log(`  numpy     failed: ${(e as Error).message.split('\n')[0]}`);
+    return ['numpy', null, 'failed (see stderr)'];
+  }
+}
+
 async function prepareOurs(c: Case, name: string, opts: BenchOptions, report: Report): Promise<Prepared | null> {
   const backend = await oursBackend(name);
   if (backend === null) return null;
   const xs = c.inputs.map((i) => upload(i.data, i.shape, backend));
+  if (xs.some((x) => x.dtype !== (c.inputs[0].data instanceof Float64Array ? 'float64' : 'float32'))) {
+    tg.dispose(xs);
+    return { skip: `backend '${name}' has no float64` };
+  }
   const dispose = () => tg.dispose(xs);
   const call = oursCall(() => c.ours(xs));
   const t0 = performance.now();
@@ -270,10 +362,11 @@ async function runCase(c: Case, opts: BenchOptions, report: Report, PEERS: reado
     const t = timings.get(p.contender.name)!;
     log(`  ${p.contender.name.padEnd(9)} ${t.median.toFixed(1)} ms (median of ${t.samples.length}; rel err ${p.relErr.toExponential(1)})`);
   }
-  const peerRows: PeerResult[] = PEERS.map((which) => {
+  const peerRows: PeerResult[] = PEERS.map((which): PeerResult => {
+    if (which === 'numpy') return runNumpy(c, opts);
     const p = peers.get(which)!;
     return 'contender' in p ? [which, timings.get(which)!.median] : [which, null, p.skip];
-  });
+  }).filter(([, ms, note]) => ms !== null || note !== 'not supported (float64)');
   for (const [name, p] of ours) {
     report.add({ case: c.name, size: c.size, backend: name }, 'contender' in p ? timings.get(p.contender.name)!.median : null, peerRows, { gflop: c.gflop });
   }
@@ -281,10 +374,11 @@ async function runCase(c: Case, opts: BenchOptions, report: Report, PEERS: reado
 
 export const cpuSuite: Suite = {
   name: 'cpu',
-  description: 'float32 matmul 256/512/1024 and conv2d 16x32x32x16->32 3x3 SAME, forward and forward+backward, vs tfjs-cpu and tfjs-wasm',
+  description: 'float32 matmul 256/512/1024 (vs tfjs-cpu, tfjs-wasm, jax-js-wasm, numpy), float64 matmul 1024 (vs numpy), conv2d 16x32x32x16->32 3x3 SAME forward and forward+backward (vs tfjs-cpu, tfjs-wasm)',
   async run(opts, report) {
-    for (const c of [...matmulCases(opts.quick, [256, 512, 1024]), ...convCases(opts.quick)]) {
-      if (selected(opts, c.name)) await runCase(c, opts, report, ['tfjs-cpu', 'tfjs-wasm']);
+    for (const c of [...matmulCases(opts.quick, [256, 512, 1024]), ...matmul64Cases([1024]), ...convCases(opts.quick)]) {
+      const peers: Peer[] = ['tfjs-cpu', 'tfjs-wasm', ...(c.jax ? ['jax-js-wasm' as const] : []), ...(c.numpy ? ['numpy' as const] : [])];
+      if (selected(opts, c.name)) await runCase(c, opts, report, peers);
     }
   },
 };

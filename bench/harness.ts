@@ -8,6 +8,8 @@
  * ratios, which cancels most of the machine's mood.
  */
 
+import { cpuInfo } from '../kernels/cpu/config.ts';
+
 export interface BenchOptions {
   json: boolean;
   quick: boolean;
@@ -15,6 +17,8 @@ export interface BenchOptions {
   backends: string[];
   /** Run only the cases whose name contains this (e.g. 'matmul', 'mlp784'). */
   only?: string;
+  /** Threads for our CPU backend (default: the cores present). */
+  threads?: number;
 }
 
 export function selected(opts: BenchOptions, caseName: string): boolean {
@@ -26,6 +30,8 @@ export interface Row {
   case: string;
   size: string;
   backend: string;
+  /** Threads our backend ran on (the CPU backend's pool; 1 for a single-threaded run), null where it does not apply. */
+  threads: number | null;
   ours_ms: number | null;
   peer: string;
   peer_ms: number | null;
@@ -213,12 +219,13 @@ export class Report {
    * Adds one row per peer for a case: each peer has its median time, or null when it was not
    * measured or its answer was wrong (say why on stderr), and optionally a note for the table.
    */
-  add(base: Omit<Row, 'ours_ms' | 'peer' | 'peer_ms' | 'ratio'>, ours: number | null, peers: PeerResult[], extra: Extra = {}): void {
+  add(base: Omit<Row, 'ours_ms' | 'peer' | 'peer_ms' | 'ratio' | 'threads'> & { threads?: number | null }, ours: number | null, peers: PeerResult[], extra: Extra = {}): void {
     for (const [peer, peerMs, note] of peers) {
       const row: Row = {
         case: base.case,
         size: base.size,
         backend: base.backend,
+        threads: base.threads !== undefined ? base.threads : base.backend === 'cpu' ? cpuInfo().activeThreads : null,
         ours_ms: round(ours, 2),
         peer,
         peer_ms: round(peerMs, 2),
@@ -237,12 +244,12 @@ export class Report {
   /** The readable table (no-op in JSON mode). */
   printTable(title: string): void {
     if (this.opts.json || this.entries.length === 0) return;
-    const header = ['case', 'size', 'backend', 'ours ms', 'GFLOP/s', 'peer', 'peer ms', 'peer/ours', 'note'];
+    const header = ['case', 'size', 'backend', 'threads', 'ours ms', 'GFLOP/s', 'peer', 'peer ms', 'peer GFLOP/s', 'peer/ours', 'note'];
     const fmt = (x: number | null, d = 1) => (x === null ? '-' : x.toFixed(d));
+    const rate = (ms: number | null) => (extra: Extra) => (extra.gflop !== undefined && ms ? (extra.gflop / (ms / 1000)).toFixed(2) : '');
     const lines = this.entries.map(({ row, extra }) => [
-      row.case, row.size, row.backend, fmt(row.ours_ms),
-      extra.gflop !== undefined && row.ours_ms ? (extra.gflop / (row.ours_ms / 1000)).toFixed(2) : '',
-      row.peer, fmt(row.peer_ms), row.ratio === null ? '-' : `${row.ratio.toFixed(2)}x`, extra.note ?? '',
+      row.case, row.size, row.backend, row.threads === null ? '' : String(row.threads), fmt(row.ours_ms), rate(row.ours_ms)(extra),
+      row.peer, fmt(row.peer_ms), rate(row.peer_ms)(extra), row.ratio === null ? '-' : `${row.ratio.toFixed(2)}x`, extra.note ?? '',
     ]);
     const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
     const out = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';

@@ -4,9 +4,10 @@
  * Suites: cpu (matmul, conv2d vs tfjs-cpu/wasm), webgpu (the same on WebGPU vs tfjs-webgpu), ntk
  * (empirical NTK, three methods, vs jax-js and tfjs), train (one SGD step of an MLP and a CNN).
  * --json prints one JSON object per case and peer on stdout, keys
- * case, size, backend, ours_ms, peer, peer_ms, ratio (= peer_ms / ours_ms); everything else goes
- * to stderr. Exit status 1 when any of our results fails its check.
+ * case, size, backend, threads, ours_ms, peer, peer_ms, ratio (= peer_ms / ours_ms); everything else
+ * goes to stderr. --threads N sets our CPU backend's threads (default: the cores present). Exit status 1 when any of our results fails its check.
  */
+import { configureCpu } from '../kernels/cpu/config.ts';
 import { log, Report, type BenchOptions, type Suite } from './harness.ts';
 import { cpuSuite, webgpuSuite } from './cpu.ts';
 import { ntkSuite } from './ntk.ts';
@@ -16,7 +17,7 @@ const SUITES: Suite[] = [cpuSuite, webgpuSuite, ntkSuite, trainSuite];
 
 function usage(): string {
   return [
-    'usage: npm run bench -- <suite ...|all> [--json] [--quick] [--backend cpu[,webgpu]] [--only <case substring>]',
+    'usage: npm run bench -- <suite ...|all> [--json] [--quick] [--backend cpu[,webgpu]] [--only <case substring>] [--threads N]',
     ...SUITES.map((s) => `  ${s.name.padEnd(6)} ${s.description}`),
   ].join('\n');
 }
@@ -36,6 +37,10 @@ function parse(argv: string[]): { suites: Suite[]; opts: BenchOptions } {
       const v = a === '--only' ? argv[++i] : a.slice('--only='.length);
       if (!v) throw new Error('--only needs a case name or part of one, e.g. --only matmul');
       opts.only = v;
+    } else if (a === '--threads' || a.startsWith('--threads=')) {
+      const v = Number(a === '--threads' ? argv[++i] : a.slice('--threads='.length));
+      if (!Number.isInteger(v) || v < 1) throw new Error('--threads needs a positive integer, e.g. --threads 2');
+      opts.threads = v;
     } else if (a === '--help' || a === '-h') {
       console.error(usage());
       process.exit(0);
@@ -68,7 +73,10 @@ async function main(): Promise<void> {
     console.warn = toErr;
     console.debug = toErr;
   }
+  // Start the CPU backend's worker threads before anything is timed.
+  const cpu = await configureCpu(opts.threads === undefined ? {} : { threads: opts.threads });
   log(`bench: ${suites.map((s) => s.name).join(', ')}; backends ${opts.backends.join(', ')}; ${opts.quick ? 'quick' : 'full'}; Node ${process.version}`);
+  log(`cpu backend: ${cpu.wasm ? 'Wasm SIMD' : 'JavaScript'} kernels, ${cpu.activeThreads} thread(s)${cpu.fma ? ', relaxed-SIMD FMA' : ''}${cpu.notes.length ? ` (${cpu.notes.join('; ')})` : ''}`);
   let failures = 0;
   for (const suite of suites) {
     const report = new Report(opts);

@@ -13,9 +13,9 @@ export async function oursBackend(name: string): Promise<Backend | null> {
   }
 }
 
-/** A float32 tensor of shared input data on `backend`, kept alive across tidy scopes. */
-export function upload(data: Float32Array, shape: readonly number[], backend: Backend): Tensor {
-  return tg.keep(tg.tensor(data, shape, 'float32', backend));
+/** A tensor of shared input data on `backend` (float32, or float64 for Float64Array data), kept alive across tidy scopes. */
+export function upload(data: Float32Array | Float64Array, shape: readonly number[], backend: Backend): Tensor {
+  return tg.keep(tg.tensor(data, shape, data instanceof Float64Array ? 'float64' : 'float32', backend));
 }
 
 /**

@@ -16,6 +16,7 @@ export { flatten, treeMap, treeZip, treeLeaves } from './tree.ts';
 export { key, split, foldIn, normal, uniform, randomBits, type Key } from './random.ts';
 export { getBackend, setBackend, useBackend, initBackend, registerBackend, backendInstance } from './backend-registry.ts';
 export type { Backend, BackendName } from './backend.ts';
+export { configureCpu, cpuInfo, shutdownCpuThreads, type CpuOptions, type CpuInfo } from '../kernels/cpu/config.ts';
 export type { DType, FloatDType, TypedArray } from './dtype.ts';
 export { PRIMITIVES, type PrimitiveName } from './primitives/index.ts';
 export { convOutputLength, samePadding, windowOutputLength, windowPadding, type ConvParams, type WindowPadding } from './conv-params.ts';

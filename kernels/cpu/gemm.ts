@@ -11,6 +11,8 @@
  * smaller tile re-executes per multiply-add.
  */
 import type { TypedArray } from '../../engine/dtype.ts';
+import { wasmGemm } from '../wasm/gemm.ts';
+import { wasmMinWork, wasmRuntime } from './config.ts';
 
 const MR = 8; // micro-tile rows (of A / C)
 const NR = 4; // micro-tile columns (of B / C)
@@ -41,7 +43,12 @@ let thinPack = new Float64Array(0);
 /**
  * C = op(A) * op(B), with C (m x n, row-major, starting at cOffset) overwritten.
  * A is m x k row-major at aOffset, or stored k x m when transA; B is k x n row-major at bOffset,
- * or stored n x k when transB. All products are accumulated in doubles. C must not overlap A or B.
+ * or stored n x k when transB. C must not overlap A or B.
+ *
+ * The single entry for every CPU matrix product: large products run the WebAssembly SIMD kernels
+ * (kernels/wasm, float32 accumulated in float32, float64 in float64, threads as configured)
+ * where the runtime has them; small ones, vector products and the fallback run the JavaScript
+ * kernels below, which accumulate in doubles.
  *
  * @example
  * const c = new Float32Array(4);
@@ -55,6 +62,10 @@ export function gemm(
   c: TypedArray, cOffset: number,
 ): void {
   if (!checkArgs(m, n, k, a, aOffset, b, bOffset, c, cOffset)) return;
+  if (m * n * k >= wasmMinWork() && m > 1 && n > 1 && k > OUTER_K) {
+    const rt = wasmRuntime();
+    if (rt !== null && wasmGemm(rt, m, n, k, a, aOffset, transA, b, bOffset, transB, c, cOffset)) return;
+  }
   if (m * n * k <= SMALL_WORK) {
     gemmNaive(m, n, k, a, aOffset, transA, b, bOffset, transB, c, cOffset);
   } else if (m === 1) {

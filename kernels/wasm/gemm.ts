@@ -1,0 +1,78 @@
+/**
+ * The Wasm side of `gemm` (kernels/cpu/gemm.ts): copies A and B into the kernels' memory, writes a
+ * job descriptor, runs the jobs on every ready thread and copies C out. Returns false (and does
+ * nothing) when it cannot take the product: element types it has no kernel for, or operands that
+ * do not fit the memory; the caller then runs the JavaScript kernels.
+ */
+import type { TypedArray } from '../../engine/dtype.ts';
+import { LAYOUT } from './control.ts';
+import { GEMM_DESC, GEMM_SHAPES, type GemmShape } from './gemm-kernels.ts';
+import type { WasmRuntime } from './runtime.ts';
+
+/** Jobs per thread to aim for, so that threads that start late or run slower still share the work. */
+const JOBS_PER_THREAD = 4;
+
+export function wasmGemm(
+  rt: WasmRuntime,
+  m: number, n: number, k: number,
+  a: TypedArray, aOffset: number, transA: boolean,
+  b: TypedArray, bOffset: number, transB: boolean,
+  c: TypedArray, cOffset: number,
+): boolean {
+  const f64 = c instanceof Float64Array;
+  if (a.constructor !== c.constructor || b.constructor !== c.constructor) return false;
+  const s = f64 ? GEMM_SHAPES.f64 : GEMM_SHAPES.f32;
+  const E = s.elem;
+  const aBytes = m * k * E, bBytes = k * n * E, cBytes = m * n * E;
+  const aAt = rt.operandBase;
+  const bAt = aAt + roundUp(aBytes, 64);
+  const cAt = bAt + roundUp(bBytes, 64);
+  if (!rt.reserve(cAt + cBytes)) return false;
+  const buffer = rt.memory.buffer;
+  const View = f64 ? Float64Array : Float32Array;
+  new View(buffer, aAt, m * k).set(a.subarray(aOffset, aOffset + m * k));
+  new View(buffer, bAt, k * n).set(b.subarray(bOffset, bOffset + k * n));
+
+  const [jobRows, jobCols] = jobShape(s, m, n, rt.activeThreads());
+  const colJobs = Math.ceil(n / jobCols);
+  const total = Math.ceil(m / jobRows) * colJobs;
+  const d = new Int32Array(buffer, LAYOUT.desc, GEMM_DESC.words);
+  d[GEMM_DESC.m] = m; d[GEMM_DESC.n] = n; d[GEMM_DESC.k] = k;
+  // Element (i, p) of A at a + i*aRowStride + p*aDepthStride; (p, j) of B at b + j*bColStride + p*bDepthStride.
+  d[GEMM_DESC.a] = aAt;
+  d[GEMM_DESC.aRowStride] = (transA ? 1 : k) * E;
+  d[GEMM_DESC.aDepthStride] = (transA ? m : 1) * E;
+  d[GEMM_DESC.b] = bAt;
+  d[GEMM_DESC.bColStride] = (transB ? k : 1) * E;
+  d[GEMM_DESC.bDepthStride] = (transB ? 1 : n) * E;
+  d[GEMM_DESC.c] = cAt; d[GEMM_DESC.ldc] = n * E;
+  d[GEMM_DESC.jobRows] = jobRows; d[GEMM_DESC.jobCols] = jobCols; d[GEMM_DESC.colJobs] = colJobs;
+  rt.runJobs(f64 ? 'gemm_f64' : 'gemm_f32', LAYOUT.desc, total);
+  c.set(new View(rt.memory.buffer, cAt, m * n), cOffset);
+  return true;
+}
+
+/**
+ * Rows and columns of C per job: at most one packed A block (MC rows) and one packed B block (JC
+ * columns); smaller when that gives too few jobs to share among the threads. The depth blocking
+ * does not depend on this, so neither does any result.
+ */
+function jobShape(s: GemmShape, m: number, n: number, threads: number): [number, number] {
+  let rows = s.MC;
+  let cols = Math.min(s.JC, roundUp(n, s.NR));
+  if (threads > 1) {
+    const want = JOBS_PER_THREAD * threads;
+    const rowJobs = Math.ceil(m / rows);
+    if (rowJobs * Math.ceil(n / cols) < want) {
+      cols = Math.max(8 * s.NR, roundUp(Math.ceil(n / Math.ceil(want / rowJobs)), s.NR));
+      cols = Math.min(cols, roundUp(n, s.NR));
+      const colJobs = Math.ceil(n / cols);
+      if (rowJobs * colJobs < want) rows = Math.max(2 * s.MR, roundUp(Math.ceil(m / Math.ceil(want / colJobs)), s.MR));
+    }
+  }
+  return [rows, cols];
+}
+
+function roundUp(x: number, to: number): number {
+  return Math.ceil(x / to) * to;
+}

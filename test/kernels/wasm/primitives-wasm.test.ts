@@ -1,0 +1,44 @@
+/**
+ * The primitive law table (test/engine/law-table.ts) with the Wasm kernels taking every product,
+ * however small (wasmMinWork: 1), single- and multi-threaded: the primitives that run through them
+ * (matmul, and conv2d via im2col + gemm), forward against the float64 references in float32 and
+ * float64, JVP against finite differences, and the transpose law. The random shapes of the table
+ * are small and odd, so they never divide the micro-tiles (5x8 float32, 2x8 float64).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configureCpu, cpuInfo, shutdownCpuThreads, wasmRuntime, type CpuOptions } from '../../../kernels/cpu/config.ts';
+import { wasmFeatures } from '../../../kernels/wasm/features.ts';
+import { OPS } from '../../engine/cases.ts';
+import { primitiveLaws } from '../../engine/law-table.ts';
+
+const THROUGH_WASM = ['matmul', 'conv2d'];
+const features = wasmFeatures();
+const configs: [string, CpuOptions][] = [
+  ['Wasm kernels, one thread', { threads: 1, wasmMinWork: 1 }],
+  ...(features.threads ? [['Wasm kernels, three threads', { threads: 3, wasmMinWork: 1 }] as [string, CpuOptions]] : []),
+];
+
+afterAll(() => {
+  shutdownCpuThreads();
+});
+
+describe.skipIf(!features.simd).each(configs)('%s', (_label, config) => {
+  beforeAll(async () => {
+    await configureCpu(config);
+  });
+  afterAll(async () => {
+    await configureCpu({});
+  });
+
+  it('runs as configured', () => {
+    const info = cpuInfo();
+    expect(info.wasm).toBe(true);
+    expect(info.activeThreads).toBe(config.threads);
+  });
+
+  primitiveLaws(OPS.filter((s) => THROUGH_WASM.includes(s.name)), 20);
+
+  it('sent the products above through the Wasm kernels', () => {
+    expect(wasmRuntime()!.batches).toBeGreaterThan(50);
+  });
+});
