@@ -1,21 +1,26 @@
 /**
- * Worker threads over the kernels' shared memory: worker_threads in Node, Web Workers in browsers
- * and Deno, each running worker.js (loaded by URL next to this file: no blob, so a strict
+ * Worker threads over the kernels' shared memory: worker_threads in Node and Deno (both can unref
+ * a worker, so an idle pool never keeps the process alive), Web Workers in browsers, each running
+ * worker.js (loaded by URL next to this file: no blob, so a strict
  * Content-Security-Policy and bundlers work). Workers start asynchronously; until one has said it
  * is ready the calling thread simply takes every job itself (jobs are pulled, not assigned), so
  * nothing ever waits on a worker that is still starting or failed to start.
  *
- * Workers never keep a Node process alive (unref) and are stopped by `stop()`.
+ * Idle workers never keep a Node or Deno process alive (unref) and are stopped by `stop()`.
  */
 import { CTL, KERNEL_EXPORTS } from './control.ts';
+import type { KernelMemory } from './runtime.ts';
 
 interface WorkerHandle {
   terminate(): unknown;
 }
 
+const NODE_WORKER_THREADS = 'node:worker_threads';
+
 export interface PoolInit {
-  module: WebAssembly.Module;
-  memory: WebAssembly.Memory;
+  /** The compiled WebAssembly.Module (typed opaquely: see KernelMemory). */
+  module: object;
+  memory: KernelMemory;
   /** Scratch address of worker `id` (1-based; the calling thread is 0). */
   scratchOf: (id: number) => number;
 }
@@ -45,7 +50,9 @@ export class WorkerPool {
 
   private async spawn(): Promise<void> {
     const url = new URL('./worker.js', import.meta.url);
-    const WebWorker = (globalThis as { Worker?: new (url: URL, opts: { type: 'module' }) => Worker }).Worker;
+    const host = globalThis as { Worker?: new (url: URL, opts: { type: 'module' }) => Worker; Deno?: unknown; process?: { versions?: { node?: string } } };
+    const hasWorkerThreads = host.Deno !== undefined || host.process?.versions?.node !== undefined;
+    const WebWorker = hasWorkerThreads ? undefined : host.Worker;
     const message = (id: number) => ({
       module: this.init.module, memory: this.init.memory, id, scratch: this.init.scratchOf(id), kernels: [...KERNEL_EXPORTS],
     });
@@ -58,12 +65,14 @@ export class WorkerPool {
         this.workers.push(w);
       }
     } else {
-      const { Worker } = await import('node:worker_threads');
+      // A variable specifier: bundlers leave it alone instead of resolving a Node builtin for a browser.
+      const { Worker } = (await import(/* @vite-ignore */ /* webpackIgnore: true */ NODE_WORKER_THREADS)) as typeof import('node:worker_threads');
       for (let id = 1; id < this.size && !this.stopped; id++) {
         const w = new Worker(url);
-        w.unref();
         w.on('message', (m) => { this.problems.push(String(m)); });
         w.on('error', (e) => { this.problems.push(`cpu worker ${id}: ${e.message}`); });
+        // After the listeners: adding a 'message' listener re-references the worker's port.
+        w.unref();
         w.postMessage(message(id));
         this.workers.push(w);
       }
@@ -75,10 +84,9 @@ export class WorkerPool {
         this.problems.push(`only ${this.ready()} of ${this.workers.length} cpu workers started within 30 s`);
         break;
       }
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 5) as unknown as { unref?: () => void };
-        t.unref?.();
-      });
+      // A referenced timer: `await configureCpu()` must not find an empty event loop (Node would
+      // exit with an unsettled top-level await). Start-up takes milliseconds; the deadline bounds it.
+      await new Promise<void>((resolve) => setTimeout(resolve, 5));
     }
   }
 }

@@ -24,10 +24,20 @@ export interface RuntimeOptions {
   shared: boolean;
 }
 
+/**
+ * The part of a WebAssembly.Memory the kernels' callers use, named structurally: the package's
+ * declarations must compile for a consumer with neither the DOM's nor Node's types, and the
+ * `WebAssembly` namespace comes only from those.
+ */
+export interface KernelMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+
 type Kernel = (desc: number, job: number, scratch: number) => void;
 
 export class WasmRuntime {
-  readonly memory: WebAssembly.Memory;
+  readonly memory: KernelMemory;
   private readonly kernels: Kernel[];
   private readonly scratchBytes: number;
   readonly operandBase: number;

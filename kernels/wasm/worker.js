@@ -1,6 +1,6 @@
 // A worker thread of the CPU backend's pool (kernels/wasm/pool.ts). Plain JavaScript on purpose:
-// it is loaded by URL (relative to pool.ts) by worker_threads in Node and by Web Workers in
-// browsers and Deno, unbundled and untranspiled, and a strict Content-Security-Policy allows it
+// it is loaded by URL (relative to pool.ts) by worker_threads in Node and Deno and by Web Workers
+// in browsers, unbundled and untranspiled, and a strict Content-Security-Policy allows it
 // (no blob: or eval). It instantiates the kernels module over the shared memory, then takes jobs
 // in a loop; see kernels/wasm/control.ts for the protocol (the word indices below must match CTL).
 const GEN = 0, KIND = 1, DESC = 2, JOB0 = 3, TOTAL = 4, NEXT = 5, DONE = 6, ERROR = 7, READY = 8, ERROR_LEN = 9;

@@ -142,8 +142,11 @@ describe('the packed package', () => {
 
   it('a plain Node .mjs script imports the package and its subpaths and prints the NTK the repo computes', async () => {
     const dir = await installs.node;
-    const printed = lastJson<NtkResult & { dataExports: string[]; dataNodeExports: string[] }>(await runOk(process.execPath, ['node-consumer.mjs'], dir));
+    const printed = lastJson<NtkResult & { cpu: tg.CpuInfo; dataExports: string[]; dataNodeExports: string[] }>(await runOk(process.execPath, ['node-consumer.mjs'], dir));
     expect(printed.backend).toBe('cpu');
+    // Wasm kernels with both threads running (exiting at all shows the idle workers let go of the process).
+    expect(printed.cpu).toMatchObject({ wasm: true, threads: 2, activeThreads: 2 });
+    expect(printed.cpu.notes.filter((n) => /worker/.test(n))).toEqual([]);
     expect(printed.shape).toEqual([6, 6]);
     // The same JavaScript arithmetic, built or not: the same bits.
     expect(printed.ntk).toEqual(reference.ntk);
