@@ -3,8 +3,8 @@
  * Plotly (the optional package plotly.js-dist-min, inlined so the page works offline). The pair is
  * written atomically (see {@link writeReport}).
  */
-import { renameSync, rmSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -60,45 +60,52 @@ plots.forEach((p, i) => Plotly.newPlot('plot' + i, p.data, Object.assign({ title
 
 /**
  * Writes `<out>/report.json` and `<out>/report.html` (the folder must exist: see cli/out-dir.ts)
- * so that an interrupted run leaves either the old pair or the new pair, never a mix: both go to
- * temporary names in the same folder first, then two synchronous renames replace the old files
- * while SIGINT/SIGTERM are held back (a signal handler cannot run between two synchronous calls;
- * a held signal is re-raised once both are in place). Returns the paths.
+ * so that an interrupted run leaves either the old pair or the new pair, never a mix and no
+ * temporaries: once the page is rendered, both files are written to temporary names in the same
+ * folder and renamed over the old ones in one synchronous stretch (no write is ever in flight
+ * when a signal handler runs). A SIGINT/SIGTERM listener is installed throughout: before that
+ * stretch it re-raises the signal at once (nothing is written yet); a signal caught during it
+ * reaches JavaScript only when the event loop next polls, so the listener is kept until it has
+ * polled, holds the signal, and it is re-raised once the pair is in place. (Removing a listener
+ * drops a signal caught but not yet dispatched, hence the wait; one arriving in the microseconds
+ * between that poll and the removal is lost.) Returns the paths.
  */
 export async function writeReport(out: string, json: unknown, html: HtmlReport): Promise<{ json: string; html: string }> {
   const jsonPath = path.join(out, 'report.json');
   const htmlPath = path.join(out, 'report.html');
   const tag = `.tmp-${process.pid}-${Date.now()}`;
   const temps = [jsonPath + tag, htmlPath + tag];
-  const held: NodeJS.Signals[] = [];
-  const hold = (sig: NodeJS.Signals) => held.push(sig);
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
-  // Until the renames, an interrupt only has to drop the temporaries: the old pair is untouched.
-  const dropTemps = (sig: NodeJS.Signals) => {
-    for (const t of temps) rmSync(t, { force: true });
-    for (const s of signals) process.off(s, dropTemps);
+  let committing = false;
+  let held: NodeJS.Signals | null = null;
+  const stopListening = () => {
+    for (const s of signals) process.off(s, onSignal);
+  };
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (committing) {
+      held ??= sig;
+      return;
+    }
+    stopListening();
     process.kill(process.pid, sig);
   };
-  for (const s of signals) process.on(s, dropTemps);
+  for (const s of signals) process.on(s, onSignal);
   try {
     const page = await renderHtml(html);
-    await writeFile(temps[0], JSON.stringify(json, null, 2));
-    await writeFile(temps[1], page);
-    for (const s of signals) {
-      process.off(s, dropTemps);
-      process.on(s, hold);
-    }
+    committing = true;
+    writeFileSync(temps[0], JSON.stringify(json, null, 2));
+    writeFileSync(temps[1], page);
     renameSync(temps[0], jsonPath);
     renameSync(temps[1], htmlPath);
+    // From the poll phase (where the render's read completed) a first immediate runs in the same
+    // turn's check phase, before any poll; the second runs after one.
+    for (let turn = 0; turn < 2; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
   } catch (e) {
     for (const t of temps) rmSync(t, { force: true });
     throw e;
   } finally {
-    for (const s of signals) {
-      process.off(s, dropTemps);
-      process.off(s, hold);
-    }
+    stopListening();
   }
-  if (held.length > 0) process.kill(process.pid, held[0]);
+  if (held !== null) process.kill(process.pid, held);
   return { json: jsonPath, html: htmlPath };
 }
