@@ -67,7 +67,9 @@ export function progressReporter(enabled = true, options: ProgressOptions = {}):
     const pct = total > 0 ? ((100 * done) / total).toFixed(0).padStart(3) : '  ?';
     const rateText = unit === 'B' ? `${amount(rate, 'B')}/s` : `${rate.toPrecision(3)} ${unit || 'it'}/s`;
     const tail = done >= total ? `${duration(elapsed)} elapsed` : `${rateText}, ETA ${duration(eta)}`;
-    return `${pct}% ${amount(done, unit)}/${amount(total, unit)} (${tail})${detail ? `  ${detail}` : ''}`;
+    // Counts read "2/5 kernels"; byte amounts carry their own units ("1.0 MiB/2.0 MiB").
+    const counts = unit === 'B' ? `${amount(done, unit)}/${amount(total, unit)}` : `${Math.round(done)}/${amount(total, unit)}`;
+    return `${pct}% ${counts} (${tail})${detail ? `  ${detail}` : ''}`;
   };
   const draw = (final: boolean): void => {
     if (tty) {
