@@ -14,6 +14,7 @@ import { matrixFromTensor } from '../linearize/matrix-input.ts';
 import { empiricalNtk } from '../linearize/ntk.ts';
 import { Dense, Relu, serial, type AnyLayer, type Params } from '../models/index.ts';
 import type { Progress } from './progress.ts';
+import { probeWebGpu } from './webgpu-probe.ts';
 
 export interface StudyOptions {
   dataset: 'mnist' | 'cifar2';
@@ -189,10 +190,18 @@ async function gradientDescent(
   return { train, test, weights, final: params };
 }
 
+/** 'auto' asks a child process first (cli/webgpu-probe.ts), so a CPU fallback prints none of Dawn's warnings. */
+async function chooseBackend(choice: StudyOptions['backend']): Promise<{ backend: tg.Backend; reason: string }> {
+  if (choice !== 'auto') return tg.initBackend(choice);
+  const probe = await probeWebGpu();
+  if (!probe.found) return { backend: await tg.setBackend('cpu'), reason: probe.reason };
+  return tg.initBackend();
+}
+
 export async function runStudy(o: StudyOptions, progress: Progress, log: (s: string) => void): Promise<StudyReport> {
   const t0 = performance.now();
   const data = await loadData(o);
-  const { backend, reason } = await tg.initBackend(o.backend === 'auto' ? undefined : o.backend);
+  const { backend, reason } = await chooseBackend(o.backend);
   log(`backend: ${backend.name} (${reason})`);
   const net = network(o.width, o.depth);
   const xTrain = tg.keep(tg.tensor(data.xTrain, [o.trainSize, data.dim]));

@@ -3,7 +3,7 @@
  * before any work, the report pair written atomically, and the demo converging.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,9 +17,9 @@ chmodSync(tmp, 0o755); // readable by the unprivileged user of the read-only tes
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** Runs `tangentgrad ...args`; as root, `asNobody` drops to uid 65534 so permission bits apply. */
-function cli(args: string[], opts: { asNobody?: boolean } = {}) {
+function cli(args: string[], opts: { asNobody?: boolean; env?: NodeJS.ProcessEnv } = {}) {
   const drop = opts.asNobody && process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000, ...drop });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000, env: opts.env ?? process.env, ...drop });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -74,6 +74,22 @@ describe('--out is checked before any work', () => {
     const deep = path.join(tmp, 'x', 'y', 'z');
     expect(prepareOutDir(deep)).toBe(deep);
     expect(readdirSync(deep)).toEqual([]);
+  });
+});
+
+describe('backend auto', () => {
+  it("without a usable WebGPU adapter runs on the CPU, saying why in one line and printing none of Dawn's warnings", () => {
+    // Debian 12's own lavapipe (mesa-vulkan-drivers 22.3, which .ci/run installs) is a driver
+    // Dawn rejects, printing warnings from C++ as it does; without it, no driver at all.
+    const debianLavapipe = '/usr/share/vulkan/icd.d/lvp_icd.x86_64.json';
+    const icd = existsSync(debianLavapipe) ? debianLavapipe : path.join(tmp, 'no-such-icd.json');
+    const env = { ...process.env, VK_ICD_FILENAMES: icd, VK_DRIVER_FILES: icd };
+    const out = path.join(tmp, 'auto');
+    const r = cli(['--dataset', 'cifar2', '--data-dir', 'test/fixtures/cifar10', '--train-size', '16', '--test-size', '8', '--width', '16', '--steps', '3', '--no-progress', '--out', out], { env });
+    expect(r.status).toBe(0);
+    // stderr holds the log: exactly the one backend line, nothing of Dawn's or the Vulkan loader's.
+    expect(r.stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(/^backend: cpu \(no usable WebGPU adapter \(.*no adapter found/)]);
+    expect(r.stdout).toMatch(/^backend +cpu \(no usable WebGPU adapter/m);
   });
 });
 
