@@ -8,6 +8,7 @@
  *
  * Idle workers never keep a Node or Deno process alive (unref) and are stopped by `stop()`.
  */
+import { detectHost } from '../host.ts';
 import { CTL, KERNEL_EXPORTS } from './control.ts';
 import type { KernelMemory } from './runtime.ts';
 
@@ -50,9 +51,7 @@ export class WorkerPool {
 
   private async spawn(): Promise<void> {
     const url = new URL('./worker.js', import.meta.url);
-    const host = globalThis as { Worker?: new (url: URL, opts: { type: 'module' }) => Worker; Deno?: unknown; process?: { versions?: { node?: string } } };
-    const hasWorkerThreads = host.Deno !== undefined || host.process?.versions?.node !== undefined;
-    const WebWorker = hasWorkerThreads ? undefined : host.Worker;
+    const WebWorker = detectHost() === 'browser' ? (globalThis as { Worker?: new (url: URL, opts: { type: 'module' }) => Worker }).Worker : undefined;
     const message = (id: number) => ({
       module: this.init.module, memory: this.init.memory, id, scratch: this.init.scratchOf(id), kernels: [...KERNEL_EXPORTS],
     });

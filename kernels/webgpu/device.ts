@@ -14,8 +14,9 @@
  *   // ... create buffers, pipelines, dispatch ...
  *   await releaseDevice();
  */
+import { detectHost, type Host } from '../host.ts';
 
-export type WebGpuHost = 'node' | 'deno' | 'browser';
+export type WebGpuHost = Host;
 
 export interface AcquiredDevice {
   device: GPUDevice;
@@ -87,13 +88,6 @@ export function lastUncapturedError(): Error | null {
 /** Throws if the device was lost; call before submitting work. */
 export function throwIfDeviceError(): void {
   if (lastError) throw lastError;
-}
-
-function detectHost(): WebGpuHost {
-  const g = globalThis as { Deno?: unknown; process?: { versions?: { node?: string } } };
-  if (g.Deno !== undefined) return 'deno';
-  if (g.process?.versions?.node !== undefined) return 'node';
-  return 'browser';
 }
 
 function nativeGpu(): GPU | undefined {
