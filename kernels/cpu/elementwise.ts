@@ -195,11 +195,8 @@ export function whereKernel(codegen: CodegenPolicy): CpuKernel {
   };
   return ([c, a, b], _p, outShape, dtype) => {
     const n = sizeOf(outShape);
-    const operand = (t: CpuInput, dt: DType): [TypedArray, boolean] =>
-      t.storage.length === n ? [t.storage, false] : t.storage.length === 1 ? [t.storage, true] : [materialize(broadcastView(t.storage, t.shape, outShape), outShape, dt), false];
-    const [cs, cConst] = operand(c, c.dtype);
-    const [as, aConst] = operand(a, dtype);
-    const [bs, bConst] = operand(b, dtype);
+    const cs = whereOperand(c, outShape, n, c.dtype), as = whereOperand(a, outShape, n, dtype), bs = whereOperand(b, outShape, n, dtype);
+    const cConst = cs.length < n, aConst = as.length < n, bConst = bs.length < n;
     const out = allocate(dtype, n);
     if (!codegen()) {
       loopFor(cConst, aConst, bConst, 1)(cs, as, bs, out, n);
@@ -210,6 +207,11 @@ export function whereKernel(codegen: CodegenPolicy): CpuKernel {
     loopFor(cConst, aConst, bConst, words)(cs, bits(as), bits(bs), bits(out), n);
     return out;
   };
+}
+
+/** A where operand as the loops read it: full length, or one element (a constant). */
+function whereOperand(t: CpuInput, outShape: Shape, n: number, dtype: DType): TypedArray {
+  return t.storage.length === n || t.storage.length === 1 ? t.storage : materialize(broadcastView(t.storage, t.shape, outShape), outShape, dtype);
 }
 
 type WhereLoop = (cs: TypedArray, as: TypedArray, bs: TypedArray, out: TypedArray, n: number) => void;

@@ -7,9 +7,10 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { DType, TypedArray } from '../../../engine/dtype.ts';
-import { broadcastShapes, sizeOf, type Shape } from '../../../engine/shape.ts';
+import { broadcastShapes, sizeOf } from '../../../engine/shape.ts';
 import { binaryKernelTable, unaryKernelTable, whereKernel } from '../../../kernels/cpu/elementwise.ts';
 import * as tg from '../../../engine/index.ts';
+import { mapN } from '../../engine/reference.ts';
 
 const generated = { unary: unaryKernelTable(() => true), binary: binaryKernelTable(() => true) };
 const closures = { unary: unaryKernelTable(() => false), binary: binaryKernelTable(() => false) };
@@ -81,20 +82,6 @@ describe('CPU elementwise kernels without generated code', () => {
 
   it('where (constant operands read in place, others broadcast) equals an index-by-index select, through both loops', () => {
     const generatedWhere = whereKernel(() => true), closureWhere = whereKernel(() => false);
-    /** Element of `data` (shape `shape`, right-aligned to `out`) read by output position `flat`. */
-    const at = (data: TypedArray, shape: Shape, out: Shape, flat: number): number => {
-      let index = 0, stride = 1;
-      for (let d = out.length - 1, rem = flat; d >= 0; d--) {
-        const coord = rem % out[d];
-        rem = Math.floor(rem / out[d]);
-        const sd = d - (out.length - shape.length);
-        if (sd >= 0) {
-          if (shape[sd] !== 1) index += coord * stride;
-          stride *= shape[sd];
-        }
-      }
-      return data[index];
-    };
     const shapeFor = (target: number[], kind: number, ones: boolean[]): number[] =>
       kind === 0 ? target : kind === 1 ? [] : target.map((d, i) => (ones[i] ? 1 : d));
     fc.assert(
@@ -109,8 +96,11 @@ describe('CPU elementwise kernels without generated code', () => {
           const cond = values(dtype, sizeOf(cShape), seed).map((v) => (v > 0 ? 1 : 0));
           const a = values(dtype, sizeOf(aShape), seed + 1), b = values(dtype, sizeOf(bShape), seed + 2);
           const inputs = [{ storage: cond, shape: cShape, dtype }, { storage: a, shape: aShape, dtype }, { storage: b, shape: bShape, dtype }];
-          const want = dtype === 'float32' ? new Float32Array(sizeOf(target)) : new Float64Array(sizeOf(target));
-          for (let i = 0; i < want.length; i++) want[i] = at(cond, cShape, target, i) !== 0 ? at(a, aShape, target, i) : at(b, bShape, target, i);
+          // The float64 reference's broadcast read (float32 values widen exactly and narrow back);
+          // the zeros fix the output shape when every operand broadcasts along some axis.
+          const operands = inputs.map((t) => ({ data: Float64Array.from(t.storage), shape: t.shape }));
+          const ref = mapN((ci, ai, bi) => (ci !== 0 ? ai : bi), ...operands, { data: new Float64Array(sizeOf(target)), shape: target });
+          const want = dtype === 'float32' ? Float32Array.from(ref.data) : ref.data;
           const what = `where [${cShape}] [${aShape}] [${bShape}] -> [${target}] ${dtype}`;
           expectSameBits(generatedWhere(inputs, undefined, target, dtype), want, `${what} (generated)`);
           expectSameBits(closureWhere(inputs, undefined, target, dtype), want, `${what} (closures)`);
