@@ -13,13 +13,29 @@ import { prepareOutDir } from '../../cli/out-dir.ts';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const tmp = mkdtempSync(path.join(tmpdir(), 'tangentgrad-cli-'));
-chmodSync(tmp, 0o755); // readable by the unprivileged user of the read-only test
+chmodSync(tmp, 0o755); // readable by uid 65534 where the read-only test runs as it
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 
-/** Runs `tangentgrad ...args`; as root, `asNobody` drops to uid 65534 so permission bits apply. */
-function cli(args: string[], opts: { asNobody?: boolean; env?: NodeJS.ProcessEnv } = {}) {
-  const drop = opts.asNobody && process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000, env: opts.env ?? process.env, ...drop });
+/**
+ * Runs `tangentgrad ...args`. Root ignores permission bits, so as root `permissionBits` makes them
+ * apply: with util-linux's setpriv the child runs as root without the capabilities that override
+ * them (it still reads a checkout in a 0700 folder such as mktemp -d's, which it owns); without
+ * setpriv it runs as uid 65534 (which needs a world-readable checkout).
+ */
+function cli(args: string[], opts: { permissionBits?: boolean; env?: NodeJS.ProcessEnv } = {}) {
+  let command = process.execPath;
+  let commandArgs = ['--import', 'tsx', 'cli/main.ts', ...args];
+  let drop = {};
+  if (opts.permissionBits && process.getuid?.() === 0) {
+    if (SETPRIV) {
+      commandArgs = ['--bounding-set=-dac_override,-dac_read_search', '--', command, ...commandArgs];
+      command = SETPRIV;
+    } else {
+      drop = { uid: 65534, gid: 65534 };
+    }
+  }
+  const r = spawnSync(command, commandArgs, { cwd: repoRoot, encoding: 'utf8', timeout: 60_000, env: opts.env ?? process.env, ...drop });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -64,7 +80,7 @@ describe('--out is checked before any work', () => {
     const ro = path.join(tmp, 'read-only');
     prepareOutDir(ro);
     chmodSync(ro, 0o555);
-    const r = cli(['--out', ro, '--no-progress'], { asNobody: true });
+    const r = cli(['--out', ro, '--no-progress'], { permissionBits: true });
     expect(r.status).toBe(1);
     expect(r.stderr).toBe(`error: --out '${ro}': is not writable (EACCES: permission denied)\n`);
     expect(r.stdout).toBe('');
