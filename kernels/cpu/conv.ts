@@ -7,6 +7,8 @@
  */
 import type { TypedArray } from '../../engine/dtype.ts';
 import { convOutputLength, type ConvParams } from '../../engine/conv-params.ts';
+import { wasmConv2d } from '../wasm/conv.ts';
+import { wasmMinWork, wasmRuntime } from './config.ts';
 import { gemm } from './gemm.ts';
 
 /**
@@ -78,6 +80,11 @@ export function conv2d(
   if (idh > 1 || idw > 1) {
     conv2dByPhases(x, xShape, w, wShape, p, OH, OW, out);
     return;
+  }
+  if (M * O * K >= wasmMinWork()) {
+    // The Wasm path gathers the patches on every thread straight into the GEMM's memory.
+    const rt = wasmRuntime();
+    if (rt !== null && wasmConv2d(rt, x, w, { N, H, W, C, KH, KW, O, OH, OW, hTaps: hIdx, wTaps: wIdx }, out)) return;
   }
 
   const rowsPerBlock = Math.max(1, Math.min(M, Math.floor(PATCH_BUDGET / K)));

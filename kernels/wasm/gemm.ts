@@ -7,7 +7,7 @@
 import type { TypedArray } from '../../engine/dtype.ts';
 import { LAYOUT } from './control.ts';
 import { GEMM_DESC, GEMM_SHAPES, type GemmShape } from './gemm-kernels.ts';
-import type { WasmRuntime } from './runtime.ts';
+import { roundUp, type WasmRuntime } from './runtime.ts';
 
 /** Jobs per thread to aim for, so that threads that start late or run slower still share the work. */
 const JOBS_PER_THREAD = 4;
@@ -33,23 +33,44 @@ export function wasmGemm(
   new View(buffer, aAt, m * k).set(a.subarray(aOffset, aOffset + m * k));
   new View(buffer, bAt, k * n).set(b.subarray(bOffset, bOffset + k * n));
 
+  runGemm(rt, f64, m, n, k,
+    { at: aAt, rowStride: (transA ? 1 : k) * E, depthStride: (transA ? m : 1) * E },
+    { at: bAt, colStride: (transB ? k : 1) * E, depthStride: (transB ? 1 : n) * E },
+    cAt, n * E);
+  c.set(new View(rt.memory.buffer, cAt, m * n), cOffset);
+  return true;
+}
+
+/** A in the kernels' memory: element (i, p) at `at + i * rowStride + p * depthStride` (bytes). */
+export interface LeftOperand {
+  at: number;
+  rowStride: number;
+  depthStride: number;
+}
+
+/** B in the kernels' memory: element (p, j) at `at + j * colStride + p * depthStride` (bytes). */
+export interface RightOperand {
+  at: number;
+  colStride: number;
+  depthStride: number;
+}
+
+/**
+ * C (m x n, rows ldc bytes apart, at cAt) = A * B with both operands already in the kernels'
+ * memory: the product runs on every ready thread, and nothing is copied in or out.
+ */
+export function runGemm(rt: WasmRuntime, f64: boolean, m: number, n: number, k: number, a: LeftOperand, b: RightOperand, cAt: number, ldc: number): void {
+  const s = f64 ? GEMM_SHAPES.f64 : GEMM_SHAPES.f32;
   const [jobRows, jobCols] = jobShape(s, m, n, rt.activeThreads());
   const colJobs = Math.ceil(n / jobCols);
   const total = Math.ceil(m / jobRows) * colJobs;
-  const d = new Int32Array(buffer, LAYOUT.desc, GEMM_DESC.words);
+  const d = new Int32Array(rt.memory.buffer, LAYOUT.desc, GEMM_DESC.words);
   d[GEMM_DESC.m] = m; d[GEMM_DESC.n] = n; d[GEMM_DESC.k] = k;
-  // Element (i, p) of A at a + i*aRowStride + p*aDepthStride; (p, j) of B at b + j*bColStride + p*bDepthStride.
-  d[GEMM_DESC.a] = aAt;
-  d[GEMM_DESC.aRowStride] = (transA ? 1 : k) * E;
-  d[GEMM_DESC.aDepthStride] = (transA ? m : 1) * E;
-  d[GEMM_DESC.b] = bAt;
-  d[GEMM_DESC.bColStride] = (transB ? k : 1) * E;
-  d[GEMM_DESC.bDepthStride] = (transB ? 1 : n) * E;
-  d[GEMM_DESC.c] = cAt; d[GEMM_DESC.ldc] = n * E;
+  d[GEMM_DESC.a] = a.at; d[GEMM_DESC.aRowStride] = a.rowStride; d[GEMM_DESC.aDepthStride] = a.depthStride;
+  d[GEMM_DESC.b] = b.at; d[GEMM_DESC.bColStride] = b.colStride; d[GEMM_DESC.bDepthStride] = b.depthStride;
+  d[GEMM_DESC.c] = cAt; d[GEMM_DESC.ldc] = ldc;
   d[GEMM_DESC.jobRows] = jobRows; d[GEMM_DESC.jobCols] = jobCols; d[GEMM_DESC.colJobs] = colJobs;
   rt.runJobs(f64 ? 'gemm_f64' : 'gemm_f32', LAYOUT.desc, total);
-  c.set(new View(rt.memory.buffer, cAt, m * n), cOffset);
-  return true;
 }
 
 /**
@@ -71,8 +92,4 @@ function jobShape(s: GemmShape, m: number, n: number, threads: number): [number,
     }
   }
   return [rows, cols];
-}
-
-function roundUp(x: number, to: number): number {
-  return Math.ceil(x / to) * to;
 }

@@ -10,6 +10,7 @@
 import { CTL, KERNEL_EXPORTS, LAYOUT, MAX_BATCH, type KernelName } from './control.ts';
 import { ModuleBuilder } from './emitter.ts';
 import { addGemm, GEMM_SHAPES, gemmScratchBytes } from './gemm-kernels.ts';
+import { addIm2col } from './im2col-kernel.ts';
 import { WorkerPool } from './pool.ts';
 
 const PAGE = 65536;
@@ -54,6 +55,7 @@ export class WasmRuntime {
     const mod = new ModuleBuilder({ module: 'env', name: 'memory', initial, maximum: shared ? MAX_PAGES : undefined, shared });
     addGemm(mod, 'f32', options.fma);
     addGemm(mod, 'f64', options.fma);
+    addIm2col(mod);
     const module = new WebAssembly.Module(mod.encode());
     this.memory = new WebAssembly.Memory(shared ? { initial, maximum: MAX_PAGES, shared: true } : { initial });
     const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
@@ -166,6 +168,7 @@ export class WasmRuntime {
   }
 }
 
-function roundUp(x: number, to: number): number {
+/** x rounded up to a multiple of `to`. */
+export function roundUp(x: number, to: number): number {
   return Math.ceil(x / to) * to;
 }

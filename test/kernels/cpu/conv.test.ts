@@ -1,9 +1,15 @@
-/** The im2col + gemm convolution against the literal nested-loop specification. */
+/**
+ * The im2col + gemm convolution against the literal nested-loop specification, with the JavaScript
+ * kernels and with the Wasm ones (patches gathered by the im2col kernel into the kernels' memory)
+ * on one and on three threads, every product however small going through them.
+ */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DType, TypedArray } from '../../../engine/dtype.ts';
 import { convOutputLength, type ConvParams } from '../../../engine/conv-params.ts';
+import { configureCpu, cpuInfo, shutdownCpuThreads, type CpuOptions } from '../../../kernels/cpu/config.ts';
 import { conv2d } from '../../../kernels/cpu/conv.ts';
+import { wasmFeatures } from '../../../kernels/wasm/features.ts';
 import { conv2dDirect } from '../../../kernels/cpu/conv-reference.ts';
 import { randomArray } from '../../random-array.ts';
 
@@ -86,7 +92,30 @@ function unpack(t: ConvCase) {
 
 const tolOf = (dtype: DType) => (dtype === 'float32' ? 1e-5 : 1e-12);
 
-describe('conv2d (im2col + gemm)', () => {
+const features = wasmFeatures();
+const configs: [string, CpuOptions][] = [
+  ['JavaScript kernels', { wasm: false, threads: 1 }],
+  ...(features.simd ? [['Wasm kernels, one thread', { threads: 1, wasmMinWork: 1 }] as [string, CpuOptions]] : []),
+  ...(features.simd && features.threads ? [['Wasm kernels, three threads', { threads: 3, wasmMinWork: 1 }] as [string, CpuOptions]] : []),
+];
+
+afterAll(() => {
+  shutdownCpuThreads();
+});
+
+describe.each(configs)('conv2d (im2col + gemm), %s', (_label, config) => {
+  beforeAll(async () => {
+    await configureCpu(config);
+  });
+  afterAll(async () => {
+    await configureCpu({});
+  });
+
+  it('runs as configured', () => {
+    expect(cpuInfo().wasm).toBe(config.wasm !== false);
+    expect(cpuInfo().activeThreads).toBe(config.threads);
+  });
+
   it('matches conv2dDirect for random shapes, strides, paddings (negative too), dilations and flip', () => {
     fc.assert(fc.property(convCase, (t) => {
       const { xShape, wShape, p, OH, OW, x, w } = unpack(t);
@@ -175,5 +204,31 @@ describe('conv2d (im2col + gemm)', () => {
     const p: ConvParams = { strides: [1, 1], padding: [[0, 0], [0, 0]], kernelDilation: [1, 1], inputDilation: [1, 1], flip: false };
     expect(() => conv2d(new Float32Array(4), [1, 2, 2, 1], new Float32Array(9), [3, 3, 1, 1], p, new Float32Array(1))).toThrow(/conv2d: empty output/);
     expect(() => conv2d(new Float32Array(4), [1, 2, 2, 1], new Float32Array(8), [2, 2, 2, 1], p, new Float32Array(1))).toThrow(/conv2d: kernel channels/);
+  });
+});
+
+describe.skipIf(!features.simd || !features.threads)('conv2d on the Wasm kernels: thread counts', () => {
+  afterAll(async () => {
+    await configureCpu({});
+  });
+
+  it('1, 2 and 3 threads give bit-identical results (every output element has one fixed summation order)', async () => {
+    const cases = fc.sample(convCase.filter((t) => t.inputDilation[0] === 1 && t.inputDilation[1] === 1), { numRuns: 40, seed: 11 })
+      .map(unpack).filter((c) => c.OH >= 1 && c.OW >= 1);
+    // And one large enough to be gathered in several patch blocks, each split among the threads.
+    const xShape: Shape4 = [2, 30, 26, 40], wShape: Shape4 = [3, 3, 40, 9];
+    const p: ConvParams = { strides: [1, 2], padding: [[1, 2], [0, 1]], kernelDilation: [1, 1], inputDilation: [1, 1], flip: false };
+    cases.push({ xShape, wShape, p, OH: 0, OW: 0, x: randomArray('float32', size(xShape), 12), w: randomArray('float32', size(wShape), 13) });
+    const runs: number[][][] = [];
+    for (const threads of [1, 2, 3]) {
+      await configureCpu({ threads, wasmMinWork: 1 });
+      expect(cpuInfo().activeThreads).toBe(threads);
+      runs.push(cases.map((c) => {
+        const out = runConv(c.x, c.xShape, c.w, c.wShape, c.p);
+        return [...new Uint8Array(out.buffer, out.byteOffset, out.byteLength)];
+      }));
+    }
+    expect(runs[1]).toEqual(runs[0]);
+    expect(runs[2]).toEqual(runs[0]);
   });
 });
