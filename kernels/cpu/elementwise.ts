@@ -3,7 +3,9 @@ import type { KernelInput } from '../../engine/backend.ts';
 import { allocate, toInt32, type DType, type TypedArray } from '../../engine/dtype.ts';
 import { shapesEqual, sizeOf, type Shape } from '../../engine/shape.ts';
 import { erf } from '../../engine/special/erf.ts';
+import { isWasmBinaryOp, wasmBinary, wasmWhere, type BinaryOperand } from '../wasm/elementwise.ts';
 import { canGenerateCode, type CodegenPolicy } from './codegen.ts';
+import { wasmMinWork, wasmRuntime } from './config.ts';
 import { broadcastBinary, stridedBinaryLoop, stridedBinarySource, type StridedBinaryLoop } from './strided.ts';
 import { broadcastView, materialize } from './views.ts';
 
@@ -112,12 +114,22 @@ function binaryLoops(expr: string, op: BinaryOp, codegen: CodegenPolicy): { same
   };
 }
 
-function binary(expr: string, op: BinaryOp, codegen: CodegenPolicy): CpuKernel {
+function binary(name: string, expr: string, op: BinaryOp, codegen: CodegenPolicy): CpuKernel {
   let loops: ReturnType<typeof binaryLoops> | undefined;
+  const viaWasm = isWasmBinaryOp(name) ? name : null;
   return ([a, b], _p, outShape, dtype) => {
     loops ??= binaryLoops(expr, op, codegen);
     const x = a.storage;
     const y = b.storage;
+    if (viaWasm !== null && dtype !== 'int32') {
+      const n = sizeOf(outShape);
+      const rt = n >= wasmMinWork() ? wasmRuntime() : null;
+      const modes = rt === null ? null : wasmModes(a, b, outShape, n);
+      if (modes !== null) {
+        const out = wasmBinary(rt!, viaWasm, { data: x, mode: modes[0] }, { data: y, mode: modes[1] }, n, modes[2], allocate(dtype, n));
+        if (out !== null) return out;
+      }
+    }
     // Everything that is not one of the flat cases reads the operands through stride-0 axes,
     // never materializing them.
     if (shapesEqual(a.shape, b.shape)) {
@@ -141,6 +153,30 @@ function binary(expr: string, op: BinaryOp, codegen: CodegenPolicy): CpuKernel {
   };
 }
 
+/**
+ * How the Wasm binary loops read the operands of this call: each full, scalar or a row (a suffix
+ * of the output's shape, read at i mod its length: the bias of a dense layer), or null when the
+ * broadcast is of another kind (the strided JavaScript loop takes it).
+ */
+function wasmModes(a: CpuInput, b: CpuInput, outShape: Shape, n: number): [BinaryOperand['mode'], BinaryOperand['mode'], number] | null {
+  const full = (t: CpuInput) => t.storage.length === n && shapesEqual(t.shape, outShape);
+  if (full(a) && full(b)) return ['full', 'full', n];
+  if (full(a) && b.storage.length === 1) return ['full', 'scalar', n];
+  if (a.storage.length === 1 && full(b)) return ['scalar', 'full', n];
+  if (full(a) && isTrailingRow(b, outShape)) return ['full', 'row', b.storage.length];
+  if (full(b) && isTrailingRow(a, outShape)) return ['row', 'full', a.storage.length];
+  return null;
+}
+
+/** Whether t, leading 1s dropped, is the output's trailing axes. */
+function isTrailingRow(t: CpuInput, outShape: Shape): boolean {
+  let lead = 0;
+  while (lead < t.shape.length && t.shape[lead] === 1) lead++;
+  const rest = t.shape.slice(lead);
+  if (rest.length === 0 || rest.length > outShape.length) return false;
+  return shapesEqual(rest, outShape.slice(outShape.length - rest.length));
+}
+
 /** The unary kernels with loops chosen by `codegen` at each kernel's first call. */
 export function unaryKernelTable(codegen: CodegenPolicy): Record<keyof typeof UNARY, CpuKernel> {
   return Object.fromEntries(Object.entries(UNARY).map(([name, [expr, op]]) => [name, unary(expr, op, codegen)])) as Record<keyof typeof UNARY, CpuKernel>;
@@ -153,9 +189,9 @@ function byDType(float: CpuKernel, int32: CpuKernel): CpuKernel {
 
 /** The binary kernels with loops chosen by `codegen` at each kernel's first call. */
 export function binaryKernelTable(codegen: CodegenPolicy): Record<keyof typeof BINARY, CpuKernel> {
-  const table = Object.fromEntries(Object.entries(BINARY).map(([name, [expr, op]]) => [name, binary(expr, op, codegen)])) as Record<keyof typeof BINARY, CpuKernel>;
+  const table = Object.fromEntries(Object.entries(BINARY).map(([name, [expr, op]]) => [name, binary(name, expr, op, codegen)])) as Record<keyof typeof BINARY, CpuKernel>;
   // int32 sums and differences are exact in doubles and the Int32Array store wraps them; products need Math.imul.
-  table.mul = byDType(table.mul, binary('Math.imul(x, y)', Math.imul, codegen));
+  table.mul = byDType(table.mul, binary('imul', 'Math.imul(x, y)', Math.imul, codegen));
   return table;
 }
 
@@ -198,6 +234,8 @@ export function whereKernel(codegen: CodegenPolicy): CpuKernel {
     const cs = whereOperand(c, outShape, n, c.dtype), as = whereOperand(a, outShape, n, dtype), bs = whereOperand(b, outShape, n, dtype);
     const cConst = cs.length < n, aConst = as.length < n, bConst = bs.length < n;
     const out = allocate(dtype, n);
+    const rt = n >= wasmMinWork() ? wasmRuntime() : null;
+    if (rt !== null && wasmWhere(rt, cs, as, bs, n, out) !== null) return out;
     if (!codegen()) {
       loopFor(cConst, aConst, bConst, 1)(cs, as, bs, out, n);
       return out;

@@ -73,6 +73,10 @@ const SIMD = {
   'f32x4.pmin': 0xea, 'f32x4.pmax': 0xeb,
   'f64x2.add': 0xf0, 'f64x2.sub': 0xf1, 'f64x2.mul': 0xf2, 'f64x2.div': 0xf3, 'f64x2.min': 0xf4, 'f64x2.max': 0xf5,
   'f64x2.pmin': 0xf6, 'f64x2.pmax': 0xf7,
+  'i32x4.ne': 0x38,
+  'f32x4.eq': 0x41, 'f32x4.ne': 0x42, 'f32x4.lt': 0x43, 'f32x4.gt': 0x44, 'f32x4.le': 0x45, 'f32x4.ge': 0x46,
+  'f64x2.eq': 0x47, 'f64x2.ne': 0x48, 'f64x2.lt': 0x49, 'f64x2.gt': 0x4a, 'f64x2.le': 0x4b, 'f64x2.ge': 0x4c,
+  'v128.and': 0x4e, 'v128.or': 0x50, 'v128.bitselect': 0x52,
   'f32x4.relaxed_madd': 0x105, 'f64x2.relaxed_madd': 0x107,
 } as const;
 export type SimdOp = keyof typeof SIMD;

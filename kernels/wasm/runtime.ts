@@ -10,6 +10,7 @@
 import { CTL, KERNEL_EXPORTS, LAYOUT, MAX_BATCH, type KernelName } from './control.ts';
 import { ModuleBuilder } from './emitter.ts';
 import { addGemm, GEMM_SHAPES, gemmScratchBytes } from './gemm-kernels.ts';
+import { addElementwise } from './elementwise-kernels.ts';
 import { addIm2col } from './im2col-kernel.ts';
 import { WorkerPool } from './pool.ts';
 
@@ -56,6 +57,8 @@ export class WasmRuntime {
     addGemm(mod, 'f32', options.fma);
     addGemm(mod, 'f64', options.fma);
     addIm2col(mod);
+    addElementwise(mod, 'f32');
+    addElementwise(mod, 'f64');
     const module = new WebAssembly.Module(mod.encode());
     this.memory = new WebAssembly.Memory(shared ? { initial, maximum: MAX_PAGES, shared: true } : { initial });
     const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });

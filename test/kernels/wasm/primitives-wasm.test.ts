@@ -1,7 +1,8 @@
 /**
  * The primitive law table (test/engine/law-table.ts) with the Wasm kernels taking every product,
  * however small (wasmMinWork: 1), single- and multi-threaded: the primitives that run through them
- * (matmul, and conv2d via im2col + gemm), forward against the float64 references in float32 and
+ * (matmul; conv2d via the im2col kernel + gemm; the binary arithmetic and comparisons and where
+ * through the SIMD elementwise loops), forward against the float64 references in float32 and
  * float64, JVP against finite differences, and the transpose law. The random shapes of the table
  * are small and odd, so they never divide the micro-tiles (5x8 float32, 2x8 float64).
  */
@@ -11,7 +12,10 @@ import { wasmFeatures } from '../../../kernels/wasm/features.ts';
 import { OPS } from '../../engine/cases.ts';
 import { primitiveLaws } from '../../engine/law-table.ts';
 
-const THROUGH_WASM = ['matmul', 'conv2d'];
+const THROUGH_WASM = [
+  'matmul', 'conv2d', 'where',
+  'add', 'sub', 'mul', 'div', 'maximum', 'minimum', 'greater', 'greaterEqual', 'less', 'lessEqual', 'equal', 'notEqual',
+];
 const features = wasmFeatures();
 const configs: [string, CpuOptions][] = [
   ['Wasm kernels, one thread', { threads: 1, wasmMinWork: 1 }],
