@@ -7,6 +7,8 @@
 import type { ReduceParams } from '../../engine/primitives/reduce.ts';
 import { allocate, type TypedArray } from '../../engine/dtype.ts';
 import { collapseAxes, sizeOf, stridesOf, type Shape } from '../../engine/shape.ts';
+import { wasmColumnSum } from '../wasm/elementwise.ts';
+import { wasmMinWork, wasmRuntime } from './config.ts';
 import type { CpuKernel } from './elementwise.ts';
 
 /** Collapsed iteration over the input: its own strides (contiguous) and the output slot's. */
@@ -67,13 +69,26 @@ function maxInto(x: TypedArray, acc: Float64Array, dims: Int32Array, si: Int32Ar
 
 type Fold = typeof sumInto;
 
+/** A sum over the leading axis of a contiguous [rows, period] array (a bias gradient). */
+function isColumnSum(dims: Int32Array, si: Int32Array, so: Int32Array): boolean {
+  return dims.length === 2 && so[0] === 0 && so[1] === 1 && si[1] === 1 && si[0] === dims[1];
+}
+
+/** The column sum on the Wasm kernels (same order, same float64 sums); false when they cannot take it. */
+function columnSumInWasm(x: TypedArray, dims: Int32Array, acc: Float64Array): boolean {
+  const rt = wasmRuntime();
+  return rt !== null && wasmColumnSum(rt, x, dims[0], dims[1], acc);
+}
+
 function reducer(init: number, fold: Fold): CpuKernel {
   return ([a], { axes }: ReduceParams, outShape, dtype) => {
     const acc = new Float64Array(sizeOf(outShape));
     if (init !== 0) acc.fill(init);
     if (a.storage.length > 0) {
       const { dims, si, so } = plan(a.shape, axes);
-      fold(a.storage, acc, dims, si, so);
+      if (!(fold === sumInto && isColumnSum(dims, si, so) && a.storage.length >= wasmMinWork() && columnSumInWasm(a.storage, dims, acc))) {
+        fold(a.storage, acc, dims, si, so);
+      }
     }
     const out = allocate(dtype, acc.length);
     out.set(acc);

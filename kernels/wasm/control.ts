@@ -35,5 +35,5 @@ export const LAYOUT = {
 export const MAX_BATCH = 0x7fff;
 
 /** Kernel kinds a batch can name (index into KERNEL_EXPORTS). */
-export const KERNEL_EXPORTS = ['gemm_f32', 'gemm_f64', 'im2col', 'binary_f32', 'binary_f64', 'where_f32', 'where_f64'] as const;
+export const KERNEL_EXPORTS = ['gemm_f32', 'gemm_f64', 'im2col', 'binary_f32', 'binary_f64', 'where_f32', 'where_f64', 'colsum_f32', 'colsum_f64'] as const;
 export type KernelName = (typeof KERNEL_EXPORTS)[number];

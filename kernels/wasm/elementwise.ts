@@ -7,7 +7,7 @@
  */
 import type { TypedArray } from '../../engine/dtype.ts';
 import { LAYOUT } from './control.ts';
-import { BINARY_CODES, BINARY_DESC, OPERAND_MODE, WHERE_DESC, type OperandMode, type WasmBinaryOp } from './elementwise-kernels.ts';
+import { BINARY_CODES, BINARY_DESC, COLSUM_DESC, OPERAND_MODE, WHERE_DESC, type OperandMode, type WasmBinaryOp } from './elementwise-kernels.ts';
 import { roundUp, type WasmRuntime } from './runtime.ts';
 
 /** Elements per flat job and the least a thread gets: below this, the hand-off costs more than the loop. */
@@ -78,6 +78,30 @@ export function wasmWhere(rt: WasmRuntime, c: TypedArray, a: TypedArray, b: Type
   rt.runJobs(f64 ? 'where_f64' : 'where_f32', LAYOUT.desc, Math.ceil(n / chunk));
   out.set(view(rt, outAt, n, f64));
   return out;
+}
+
+/**
+ * acc[c] = sum over r of x[r * period + c] (x is [rows, period], float32 or float64), summed in
+ * float64 in row order on every thread, columns split among them. Returns false when it cannot.
+ */
+export function wasmColumnSum(rt: WasmRuntime, x: TypedArray, rows: number, period: number, acc: Float64Array): boolean {
+  const f64 = x instanceof Float64Array;
+  if (!(x instanceof Float32Array || f64)) return false;
+  const place = placer(rt);
+  const xAt = place(rows * period * (f64 ? 8 : 4)), accAt = place(period * 8);
+  if (!rt.reserve(place.end())) return false;
+  copyIn(rt, x, rows * period, xAt, f64);
+  const sums = new Float64Array(rt.memory.buffer, accAt, period);
+  sums.fill(0);
+  const jobs = JOBS_PER_THREAD * rt.activeThreads();
+  // Even column counts per job; at least enough rows x columns per job to pay for the hand-off.
+  const colsPerJob = 2 * Math.ceil(Math.max(period / jobs, FLAT_CHUNK / rows) / 2);
+  const d = new Int32Array(rt.memory.buffer, LAYOUT.desc, COLSUM_DESC.words);
+  d[COLSUM_DESC.x] = xAt; d[COLSUM_DESC.acc] = accAt; d[COLSUM_DESC.rows] = rows; d[COLSUM_DESC.period] = period;
+  d[COLSUM_DESC.colsPerJob] = colsPerJob;
+  rt.runJobs(f64 ? 'colsum_f64' : 'colsum_f32', LAYOUT.desc, Math.ceil(period / colsPerJob));
+  acc.set(new Float64Array(rt.memory.buffer, accAt, period));
+  return true;
 }
 
 /** Consecutive 64-byte-aligned areas from the operand base, each padded for a whole last vector. */

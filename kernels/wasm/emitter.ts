@@ -63,6 +63,7 @@ const OPS = {
   'f32.lt': 0x5d, 'f32.gt': 0x5e, 'f64.lt': 0x63, 'f64.gt': 0x64,
   'f32.add': 0x92, 'f32.sub': 0x93, 'f32.mul': 0x94, 'f32.div': 0x95, 'f32.min': 0x96, 'f32.max': 0x97,
   'f64.add': 0xa0, 'f64.sub': 0xa1, 'f64.mul': 0xa2, 'f64.div': 0xa3, 'f64.min': 0xa4, 'f64.max': 0xa5,
+  'f64.promote_f32': 0xbb,
   'drop': 0x1a, 'select': 0x1b, 'return': 0x0f,
 } as const;
 export type ScalarOp = keyof typeof OPS;
@@ -73,7 +74,7 @@ const SIMD = {
   'f32x4.pmin': 0xea, 'f32x4.pmax': 0xeb,
   'f64x2.add': 0xf0, 'f64x2.sub': 0xf1, 'f64x2.mul': 0xf2, 'f64x2.div': 0xf3, 'f64x2.min': 0xf4, 'f64x2.max': 0xf5,
   'f64x2.pmin': 0xf6, 'f64x2.pmax': 0xf7,
-  'i32x4.ne': 0x38,
+  'i32x4.ne': 0x38, 'f64x2.promote_low_f32x4': 0x5f,
   'f32x4.eq': 0x41, 'f32x4.ne': 0x42, 'f32x4.lt': 0x43, 'f32x4.gt': 0x44, 'f32x4.le': 0x45, 'f32x4.ge': 0x46,
   'f64x2.eq': 0x47, 'f64x2.ne': 0x48, 'f64x2.lt': 0x49, 'f64x2.gt': 0x4a, 'f64x2.le': 0x4b, 'f64x2.ge': 0x4c,
   'v128.and': 0x4e, 'v128.or': 0x50, 'v128.bitselect': 0x52,
@@ -88,6 +89,7 @@ const MEM = {
 } as const;
 const SIMD_MEM = {
   'v128.load': [0x00, 4], 'v128.load32_splat': [0x09, 2], 'v128.load64_splat': [0x0a, 3], 'v128.store': [0x0b, 4],
+  'v128.load64_zero': [0x5d, 3],
 } as const;
 export type MemOp = keyof typeof MEM | keyof typeof SIMD_MEM;
 

@@ -1,6 +1,6 @@
 /**
- * The Wasm SIMD elementwise loops (binary arithmetic and comparisons, where) give the same bits as
- * the JavaScript loops: on values that include NaN, infinities and both zeros, in every operand
+ * The Wasm SIMD elementwise loops (binary arithmetic and comparisons, where, the sum over a
+ * leading axis) give the same bits as the JavaScript loops (sums: any NaN for a NaN): on values that include NaN, infinities and both zeros, in every operand
  * mode (full, scalar, row of a period that does not divide the vector lanes), float32 and
  * float64, on one, two and three threads. The law table (primitives-wasm.test.ts) checks the same
  * ops against float64 references, JVPs and transposes.
@@ -47,6 +47,24 @@ const whereCase = fc.record({
   seed: fc.nat(),
 });
 
+const sumCase = fc.record({
+  shape: fc.array(fc.integer({ min: 2, max: 23 }), { minLength: 2, maxLength: 3 }),
+  dtype: fc.constantFrom<DType>('float32', 'float64'),
+  seed: fc.nat(),
+});
+
+function runSum(c: typeof sumCase extends fc.Arbitrary<infer T> ? T : never): number[] {
+  return tg.tidy(() => {
+    const x = tg.tensor(values(c.dtype, c.shape.reduce((a, b) => a * b, 1), c.seed), c.shape, c.dtype);
+    // NaN sums: same NaN, but the sign bit of a NaN made by inf + -inf depends on operand order
+    // inside the hardware's add, which V8's JavaScript and Wasm code generators may order differently.
+    const t = tg.sum(x, 0);
+    const nan = [...(t.dataSync() as TypedArray)].map(Number.isNaN);
+    const words = c.dtype === 'float64' ? 2 : 1;
+    return bits(t).map((b, i) => (nan[Math.floor(i / words)] ? -1 : b));
+  });
+}
+
 function bits(t: tg.Tensor): number[] {
   const d = t.dataSync() as TypedArray;
   return [...new Uint32Array(d.buffer, d.byteOffset, d.byteLength / 4)];
@@ -78,19 +96,21 @@ afterAll(async () => {
 });
 
 describe.skipIf(!features.simd)('Wasm elementwise loops', () => {
-  it('give the bits of the JavaScript loops for every op and operand mode, on 1, 2 and 3 threads', async () => {
+  it('give the bits of the JavaScript loops for every op and operand mode and column sums, on 1, 2 and 3 threads', async () => {
     const binaries = fc.sample(binaryCase, { numRuns: 150, seed: 5 });
     const wheres = fc.sample(whereCase, { numRuns: 60, seed: 6 });
+    const sums = fc.sample(sumCase, { numRuns: 60, seed: 7 });
     await configureCpu({ wasm: false, threads: 1 });
-    const want = { binary: binaries.map(runBinary), where: wheres.map(runWhere) };
+    const want = { binary: binaries.map(runBinary), where: wheres.map(runWhere), sum: sums.map(runSum) };
     for (const threads of threadCounts) {
       await configureCpu({ threads, wasmMinWork: 1 });
       expect(cpuInfo().activeThreads).toBe(threads);
       const before = wasmRuntime()!.batches;
       binaries.forEach((c, i) => expect(runBinary(c), `${c.op} ${c.modes} ${c.rows}x${c.period} ${c.dtype}, ${threads} threads`).toEqual(want.binary[i]));
       wheres.forEach((c, i) => expect(runWhere(c), `where ${JSON.stringify(c)}, ${threads} threads`).toEqual(want.where[i]));
+      sums.forEach((c, i) => expect(runSum(c), `sum over axis 0 of [${c.shape}] ${c.dtype}, ${threads} threads`).toEqual(want.sum[i]));
       // Every case above went through the Wasm loops (each is one batch).
-      expect(wasmRuntime()!.batches - before).toBeGreaterThanOrEqual(binaries.length + wheres.length);
+      expect(wasmRuntime()!.batches - before).toBeGreaterThanOrEqual(binaries.length + wheres.length + sums.length);
     }
   });
 });

@@ -2,7 +2,7 @@
  * The primitive law table (test/engine/law-table.ts) with the Wasm kernels taking every product,
  * however small (wasmMinWork: 1), single- and multi-threaded: the primitives that run through them
  * (matmul; conv2d via the im2col kernel + gemm; the binary arithmetic and comparisons and where
- * through the SIMD elementwise loops), forward against the float64 references in float32 and
+ * through the SIMD elementwise loops; sums over a leading axis), forward against the float64 references in float32 and
  * float64, JVP against finite differences, and the transpose law. The random shapes of the table
  * are small and odd, so they never divide the micro-tiles (5x8 float32, 2x8 float64).
  */
@@ -13,7 +13,7 @@ import { OPS } from '../../engine/cases.ts';
 import { primitiveLaws } from '../../engine/law-table.ts';
 
 const THROUGH_WASM = [
-  'matmul', 'conv2d', 'where',
+  'matmul', 'conv2d', 'where', 'sum',
   'add', 'sub', 'mul', 'div', 'maximum', 'minimum', 'greater', 'greaterEqual', 'less', 'lessEqual', 'equal', 'notEqual',
 ];
 const features = wasmFeatures();
