@@ -267,6 +267,21 @@ function conv2dByPhases(
           kernel.set(w.subarray(src, src + block), (a * tw.length + b) * block);
         }
       }
+      const rt = M * O * K >= wasmMinWork() ? wasmRuntime() : null;
+      if (rt !== null) {
+        // The phase as one convolution on the Wasm kernels, its rows then scattered into place.
+        if (f64 && phaseOut64.length < M * O) phaseOut64 = new Float64Array(M * O);
+        if (!f64 && phaseOut32.length < M * O) phaseOut32 = new Float32Array(M * O);
+        const phaseOut = f64 ? phaseOut64 : phaseOut32;
+        const geometry = { N, H, W, C, KH: th.length, KW: tw.length, O, OH: ohCount, OW: owCount, hTaps: phaseH, wTaps: phaseW };
+        if (wasmConv2d(rt, x, kernel, geometry, phaseOut)) {
+          for (let r = 0; r < M; r++) {
+            const dst = phaseRow(r, ohCount, owCount, OH, OW, qh, qw, rows.period, cols.period) * O;
+            out.set(phaseOut.subarray(r * O, (r + 1) * O), dst);
+          }
+          continue;
+        }
+      }
       for (let r0 = 0; r0 < M; r0 += rowsPerBlock) {
         const count = Math.min(rowsPerBlock, M - r0);
         im2col(x, H, W, C, ohCount, owCount, th.length, tw.length, phaseH, phaseW, r0, count, patch);
