@@ -77,8 +77,10 @@ function drawNext(): void {
   const next = pending.entries().next();
   if (next.done) {
     drawing = false;
+    document.body.dataset.drawing = 'false';
     return;
   }
+  document.body.dataset.drawing = 'true';
   const [id, build] = next.value;
   pending.delete(id);
   const chart = build();

@@ -117,8 +117,15 @@ export function gpChart(v: GpView): Chart {
   const x = v.line;
   const band = (mean: number[], sd: number[]) => ({ lower: mean.map((m, i) => m - 2 * sd[i]), upper: mean.map((m, i) => m + 2 * sd[i]) });
   const every = (a: number[]) => a.filter((_, i) => i % 4 === 0);
+  // The vertical range follows the trained GP, the ensemble and the targets; the prior band (often
+  // much wider) is cut at the edges rather than squeezing everything else flat.
+  const trained = band(v.gp.mean, v.gp.sd);
+  const ys = [...trained.lower, ...trained.upper, ...v.trainY, ...v.ensemble.mean.map((m, i) => m - 2 * v.ensemble.sd[i]), ...v.ensemble.mean.map((m, i) => m + 2 * v.ensemble.sd[i])];
+  const lo = Math.min(...ys);
+  const hi = Math.max(...ys);
+  const pad = 0.08 * (hi - lo || 1);
   return {
-    kind: 'lines', x: { label: v.axis === 'x' ? 'x' : 'α: x = (1 − α) x₀ + α x₁' }, y: { label: 'f(x)' },
+    kind: 'lines', x: { label: v.axis === 'x' ? 'x' : 'α: x = (1 − α) x₀ + α x₁' }, y: { label: 'f(x)', min: lo - pad, max: hi + pad },
     series: [
       { kind: 'band', x, ...band(v.prior.mean, v.prior.sd), color: 'rgba(150, 150, 150, 0.18)', label: 'GP prior (step 0) ± 2 sd' },
       { kind: 'band', x, ...band(v.gp.mean, v.gp.sd), color: 'rgba(31, 119, 180, 0.22)', label: `GP at step ${v.steps} ± 2 sd` },

@@ -158,9 +158,16 @@ export function longTaskCosts(traceJson: string, entries: { start: number; durat
   // Trace time (microseconds) of performance.now() = 0 on the page.
   const origin = mark.ts - runStartedAt * 1000;
   return entries.filter((e) => e.start >= runStartedAt).map((e) => {
-    const at = origin + e.start * 1000;
+    // The trace's task that overlaps the entry most (they are the same task, timed by two clocks).
+    const from = origin + e.start * 1000;
+    const to = from + e.duration * 1000;
     let best: TraceEvent | null = null;
-    for (const t of tasks) if (Math.abs(t.ts - at) < 5000 && (!best || Math.abs(t.dur! - e.duration * 1000) < Math.abs(best.dur! - e.duration * 1000))) best = t;
-    return { start: e.start, wallMs: e.duration, cpuMs: best?.tdur !== undefined ? best.tdur / 1000 : null };
+    let bestOverlap = 0;
+    for (const t of tasks) {
+      const overlap = Math.min(to, t.ts + t.dur!) - Math.max(from, t.ts);
+      if (overlap > bestOverlap) [best, bestOverlap] = [t, overlap];
+    }
+    const matched = best !== null && bestOverlap > 0.5 * e.duration * 1000;
+    return { start: e.start, wallMs: e.duration, cpuMs: matched && best!.tdur !== undefined ? best!.tdur / 1000 : null };
   });
 }

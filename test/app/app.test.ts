@@ -113,11 +113,14 @@ async function trainToEnd(b: Browser, app: AppPage, start: (page: Page) => Promi
   await b.startTracing(page, { path: tracePath, categories: TRACE_CATEGORIES });
   await start(page);
   await page.locator('body[data-state="done"], body[data-state="error"]').waitFor({ timeout: 240_000 });
+  // The last views drawn, then the trace stops: every long task up to `endedAt` is in it.
+  await page.locator('body[data-drawing="false"]').waitFor({ timeout: 30_000 });
+  const endedAt = await page.evaluate(() => performance.now());
   await b.stopTracing();
   const error = await page.locator('#form-error').textContent();
   expect(await page.evaluate(() => document.body.dataset.state), `the run failed: ${error}`).toBe('done');
   const startedAt = Number(await page.evaluate(() => document.body.dataset.runStartedAt));
-  const long = longTaskCosts(readFileSync(tracePath, 'utf8'), await app.longTasks(), startedAt);
+  const long = longTaskCosts(readFileSync(tracePath, 'utf8'), (await app.longTasks()).filter((t) => t.start <= endedAt), startedAt);
   const report = JSON.parse((await download(page, () => page.click('#export-json'))).toString('utf8')) as AppReport;
   return { report, long };
 }
@@ -201,6 +204,21 @@ describe('the app in Chromium with WebGPU disabled (the CPU backend)', () => {
     expectResponsive(run.long, 'CPU');
     expectSameAsCli(run.report, await cli, 'CPU in the browser vs the CLI');
     await screenshots(app, 'cpu');
+    expect(app.problems).toEqual([]);
+  });
+
+  it('trains a CNN on CIFAR-10 airplane vs horse read from files the user picks', async () => {
+    const app = await openApp(browsers[browsers.length - 1], server, '?data=cifar2&arch=cnn&width=4&depth=2&train=8&test=4&steps=3&points=2&sweep=2,4&ens=2');
+    expect(await app.page.locator('#cifar-row').isVisible()).toBe(true);
+    expect(await app.page.locator('#digits-row').isHidden()).toBe(true);
+    const names = ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin', 'test_batch.bin'];
+    await app.page.setInputFiles('#cifar', names.map((n) => new URL(`../fixtures/cifar10/${n}`, import.meta.url).pathname));
+    const { report } = await trainToEnd(browsers[browsers.length - 1], app, (page) => page.click('#run'));
+    expect(report.options.data).toMatch(/^CIFAR-10 airplane \(-1\) vs horse \(\+1\), \|D\| = 8/);
+    expect(report.options.network).toMatch(/^ReLU CNN, 2 conv layers/);
+    expect(report.testOutputs.map((p) => Math.abs(p.label))).toEqual([1, 1]);
+    // Gradient descent on f_lin is the closed form, here for a CNN.
+    expect(report.linearizedVsClosedFormMaxDiff).toBeLessThan(1e-4);
     expect(app.problems).toEqual([]);
   });
 });
