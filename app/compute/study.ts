@@ -175,7 +175,10 @@ function ntkCheckpoints(record: number[], count = 8): Set<number> {
 
 /** Builds the closed form at eta = 1 and moves it to the chosen rate (one eigendecomposition), as the CLI. */
 export function closedForm(inputs: { thetaTrain: Matrix; thetaTestTrain: Matrix; f0Train: Matrix; f0Test: Matrix; yTrain: Float32Array }, loss: AppSettings['loss'], lr: number | null): { flow: MseFlow; lr: number; threshold: number } {
-  const unitFlow = mseFlow({ ...inputs, yTrain: matrix(inputs.yTrain.length, 1, Float64Array.from(inputs.yTrain)), eta: 1, loss, singular: 'pinv' });
+  const n = inputs.yTrain.length;
+  // Theta is computed in float32 (on WebGPU always): its round-off reaches ~1e-7 n lambda_max, far
+  // above the float64 allowance, and low-rank kernels (1-D inputs) show it as small negative eigenvalues.
+  const unitFlow = mseFlow({ ...inputs, yTrain: matrix(n, 1, Float64Array.from(inputs.yTrain)), eta: 1, loss, singular: 'pinv', negativeTolerance: 1e-6 * n });
   const threshold = unitFlow.maxStableLearningRate;
   const eta = lr ?? threshold / 2;
   if (!(eta < threshold)) {

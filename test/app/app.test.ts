@@ -7,7 +7,9 @@
  * the main thread free of long tasks, and export report.json and PNGs; a shared URL must
  * restore its settings. Screenshots of every view land in out/app-screenshots/.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -108,8 +110,7 @@ async function screenshots(app: AppPage, prefix: string): Promise<void> {
 /** Runs QUERY's settings to the end; returns the report and the long tasks after the start. */
 async function trainToEnd(b: Browser, app: AppPage, start: (page: Page) => Promise<void>): Promise<{ report: AppReport; long: ReturnType<typeof longTaskCosts> }> {
   const { page } = app;
-  const tracePath = new URL(`trace-${Date.now()}.json`, SHOTS).pathname;
-  mkdirSync(SHOTS, { recursive: true });
+  const tracePath = join(tmpdir(), `tangentgrad-app-trace-${process.pid}-${Date.now()}.json`);
   await b.startTracing(page, { path: tracePath, categories: TRACE_CATEGORIES });
   await start(page);
   await page.locator('body[data-state="done"], body[data-state="error"]').waitFor({ timeout: 240_000 });
@@ -121,6 +122,7 @@ async function trainToEnd(b: Browser, app: AppPage, start: (page: Page) => Promi
   expect(await page.evaluate(() => document.body.dataset.state), `the run failed: ${error}`).toBe('done');
   const startedAt = Number(await page.evaluate(() => document.body.dataset.runStartedAt));
   const long = longTaskCosts(readFileSync(tracePath, 'utf8'), (await app.longTasks()).filter((t) => t.start <= endedAt), startedAt);
+  rmSync(tracePath, { force: true });
   const report = JSON.parse((await download(page, () => page.click('#export-json'))).toString('utf8')) as AppReport;
   return { report, long };
 }
