@@ -24,9 +24,13 @@ const post = (m: WorkerMessage) => scope.postMessage(m);
 function describeCpu(): string {
   const info = tg.cpuInfo();
   const kernels = info.wasm ? `Wasm SIMD kernels on ${info.threads} thread${info.threads > 1 ? 's' : ''}` : 'JavaScript kernels on one thread';
+  // The library's notes are for logs; the page says the one that matters in a sentence.
+  const cspRefusal = info.notes.some((n) => n.includes('wasm-unsafe-eval'));
+  const why = info.wasm ? '' : cspRefusal
+    ? " (this page's Content-Security-Policy refuses WebAssembly; 'wasm-unsafe-eval' would allow it)"
+    : info.notes.length ? ` (${info.notes[0]})` : '';
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated;
-  const why = info.notes.length ? ` (${info.notes.join('; ')})` : '';
-  return `${kernels}${why}${isolated ? '' : '; the page is not cross-origin isolated (no COOP/COEP headers), so no SharedArrayBuffer and one thread'}`;
+  return `${kernels}${why}${isolated || !info.wasm ? '' : '; the page is not cross-origin isolated (no COOP/COEP headers), so no shared memory and one thread'}`;
 }
 
 /** The backend for this run and why, in words for the page. */

@@ -93,7 +93,7 @@ export interface AppPage {
 
 /** Opens the app at `query` in a fresh context (downloads accepted), recording problems. */
 export async function openApp(browser: Browser, server: AppServer, query = ''): Promise<AppPage> {
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1500, height: 1000 } });
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
   const problems: string[] = [];
   page.on('console', (m) => {

@@ -196,7 +196,7 @@ describe('the app in Chromium with WebGPU disabled (the CPU backend)', () => {
     const app = await openApp(b, server, QUERY);
     await app.page.locator('#backend:has-text("because")').waitFor({ timeout: 60_000 });
     // Chromium keeps navigator.gpu with the feature off, and finds no adapter.
-    expect(await app.page.locator('#backend').textContent()).toMatch(/^Backend: CPU, because (this browser has no WebGPU|no usable WebGPU adapter \(.+\)), so the CPU runs: JavaScript kernels/);
+    expect(await app.page.locator('#backend').textContent()).toMatch(/^Backend: CPU, because (this browser has no WebGPU|no usable WebGPU adapter \(.+\)), so the CPU runs: JavaScript kernels on one thread \(this page's Content-Security-Policy refuses WebAssembly; 'wasm-unsafe-eval' would allow it\)\.$/);
     const run = await trainToEnd(b, app, async (page) => {
       await page.focus('#steps');
       await page.keyboard.press('Enter');
