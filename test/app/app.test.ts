@@ -253,4 +253,27 @@ describe('the app URL', () => {
     expect(await bad.page.locator('#form-error').textContent()).toContain('settings: width must be an integer in [1, 8192], got \'-3\'');
     expect(await bad.page.locator('#width').inputValue()).toBe('256');
   });
+
+  it('refuses a learning rate past the stable threshold, and stops a run on demand', async () => {
+    // A learning rate past the stable threshold: the worker refuses it, the page says so.
+    const b = browsers[0] ?? (await browser(false));
+    const unstable = await openApp(b, server, '?data=synth1d&train=8&test=4&width=8&steps=2&lr=100&backend=cpu');
+    await unstable.page.click('#run');
+    await unstable.page.locator('body[data-state="error"]').waitFor({ timeout: 60_000 });
+    expect(await unstable.page.locator('#form-error').textContent()).toMatch(/^learning rate 100 is at or above the stable threshold 2\/lambda_max = [0-9.e+-]+ for this kernel and loss 'sum\/2'; gradient descent would diverge$/);
+    expect(await unstable.page.locator('#run').isEnabled()).toBe(true);
+
+    // Stop ends a long run at once; the next run starts on a fresh worker.
+    await unstable.page.fill('#lr', 'auto');
+    await unstable.page.fill('#steps', '100000');
+    await unstable.page.click('#run');
+    await unstable.page.locator('#phase:has-text("training")').waitFor({ timeout: 60_000 });
+    await unstable.page.click('#stop');
+    expect(await unstable.page.locator('#phase').textContent()).toBe('Stopped');
+    await unstable.page.fill('#steps', '3');
+    await unstable.page.click('#run');
+    await unstable.page.locator('body[data-state="done"]').waitFor({ timeout: 60_000 });
+
+    expect(unstable.problems).toEqual([]);
+  });
 });
