@@ -237,7 +237,9 @@ function drawLegend(ctx: CanvasRenderingContext2D, entries: ChartSeries[], left:
 
 function drawLines(ctx: CanvasRenderingContext2D, chart: LineChart, width: number, height: number, title?: string): void {
   const entries = legendEntries(chart.series);
-  const top = title ? 30 : 10;
+  // A note gets its own line above the plot area, never over the data.
+  const noteTop = title ? 30 : 8;
+  const top = noteTop + (chart.note ? 20 : 2);
   const left = 62;
   const right = width - 12;
   const legend = legendHeight(ctx, entries, right - left);
@@ -364,11 +366,8 @@ function drawLines(ctx: CanvasRenderingContext2D, chart: LineChart, width: numbe
     ctx.font = FONT;
     ctx.textAlign = 'left';
     ctx.textBaseline = 'top';
-    const w = ctx.measureText(chart.note).width;
-    ctx.fillStyle = 'rgba(255,255,255,0.85)';
-    ctx.fillRect(left + 6, top + 6, w + 8, 18);
     ctx.fillStyle = '#111';
-    ctx.fillText(chart.note, left + 10, top + 9);
+    ctx.fillText(chart.note, left, noteTop);
   }
   drawLegend(ctx, entries, left, bottom + 36, right - left);
 }

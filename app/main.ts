@@ -29,7 +29,8 @@ type ViewId = (typeof VIEWS)[number]['id'];
 
 /** The latest chart of each view (redrawn on resize, exported as PNG). */
 const charts = new Map<ViewId, Chart>();
-const pending = new Map<ViewId, () => Chart>();
+/** Views waiting to be drawn; `counts`: a new result (not a redraw at a new size). */
+const pending = new Map<ViewId, { build: () => Chart; counts: boolean }>();
 let drawing = false;
 
 function buildViews(): void {
@@ -59,13 +60,14 @@ function buildViews(): void {
   }
   // Redraw at the new size when the layout changes (window resize, narrow screens).
   new ResizeObserver(() => {
-    for (const [id, chart] of charts) schedule(id, () => chart, false);
+    // A view with a new result waiting is drawn at the new size anyway.
+    for (const [id, chart] of charts) if (!pending.has(id)) schedule(id, () => chart, false);
   }).observe(root);
 }
 
 /** Queues a redraw of one view; a newer chart replaces one still waiting. */
 function schedule(id: ViewId, build: () => Chart, counts = true): void {
-  pending.set(id, counts ? build : Object.assign(() => build(), { redraw: true }));
+  pending.set(id, { build, counts });
   if (!drawing) {
     drawing = true;
     setTimeout(drawNext, 0);
@@ -81,13 +83,13 @@ function drawNext(): void {
     return;
   }
   document.body.dataset.drawing = 'true';
-  const [id, build] = next.value;
+  const [id, { build, counts }] = next.value;
   pending.delete(id);
   const chart = build();
   const canvas = $<HTMLCanvasElement>(`plot-${id}`);
   drawChart(canvas, chart, canvas.clientWidth || 500, canvas.clientHeight || 330);
   charts.set(id, chart);
-  if (!(build as { redraw?: boolean }).redraw) {
+  if (counts) {
     const el = $(`view-${id}`);
     el.dataset.updates = String(Number(el.dataset.updates) + 1);
     el.querySelector('figcaption')!.textContent = VIEWS.find((v) => v.id === id)!.caption;
