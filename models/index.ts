@@ -23,5 +23,17 @@ export { computeKernel, kernelMatrix, withKernel, type KernelLayer } from './ker
 export type { KernelInput, KernelMatrix, KernelOptions, KernelResult, KernelRule, KernelState, KernelTree, KernelContext, SpatialLayout } from './kernels/state.ts';
 export { gaussHermite, scaledTrapezoid, type GaussianRule, type QuadratureRule } from './kernels/gaussian.ts';
 export { reluMap, erfMap, tanhMap, tensorFunctionMap, type GaussianMap } from './kernels/host-maps.ts';
-export { reluKernelMap, erfKernelMap, type KernelMap } from './kernels/closed-forms.ts';
+export {
+  reluKernelMap,
+  erfKernelMap,
+  abReluKernelMap,
+  signKernelMap,
+  geluKernelMap,
+  sinKernelMap,
+  rbfKernelMap,
+  expKernelMap,
+  gaussianKernelMap,
+  hermiteKernelMap,
+  type KernelMap,
+} from './kernels/closed-forms.ts';
 export { quadratureKernelMap, tanhKernelMap, functionKernelMap } from './kernels/quadrature.ts';
