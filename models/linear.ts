@@ -49,6 +49,14 @@ export interface WeightOptions {
   b_std?: number | null;
   /** 'ntk' (default) or 'standard', see the file comment. */
   parameterization?: Parameterization;
+  /**
+   * stax's width scalings [s_in, s_out] of the 'standard' parameterization (default [1, 1]; other
+   * values need parameterization 'standard'): the layer's output width is s_out * out, the
+   * weights are drawn with variance W_std^2 s_in / fan_in and apply computes x . W / sqrt(s_in) + b,
+   * and the NTK reads the reference fan-in fan_in / s_in. In a network, the first layer has
+   * s_in = 1, each next layer's s_in is the previous layer's s_out, and the readout has s_out = 1.
+   */
+  s?: readonly [number, number];
 }
 
 export interface DenseHyper {
@@ -56,6 +64,7 @@ export interface DenseHyper {
   readonly W_std: number;
   readonly b_std: number | null;
   readonly parameterization: Parameterization;
+  readonly s: readonly [number, number];
 }
 
 /**
@@ -74,10 +83,10 @@ function resolveWeightOptions(
   layer: string,
   opts: WeightOptions,
   extra: readonly string[] = [],
-): { W_std: number; b_std: number | null; parameterization: Parameterization } {
+): { W_std: number; b_std: number | null; parameterization: Parameterization; s: readonly [number, number] } {
   if (opts === null || typeof opts !== 'object') throw new Error(`${layer}: options must be an object, got ${String(opts)}`);
   // Unknown keys are rejected because a typo (w_std, bStd) would otherwise silently use a default.
-  const known = new Set(['W_std', 'b_std', 'parameterization', ...extra]);
+  const known = new Set(['W_std', 'b_std', 'parameterization', 's', ...extra]);
   for (const k of Object.keys(opts)) if (!known.has(k)) throw new Error(`${layer}: unknown option '${k}'`);
   const W_std = opts.W_std ?? 1;
   const b_std = opts.b_std === undefined ? null : opts.b_std;
@@ -87,7 +96,14 @@ function resolveWeightOptions(
   if (parameterization !== 'ntk' && parameterization !== 'standard') {
     throw new Error(`${layer}: unknown parameterization '${String(parameterization)}' (expected 'ntk' or 'standard')`);
   }
-  return { W_std, b_std, parameterization };
+  const s = opts.s ?? [1, 1];
+  if (!Array.isArray(s) || s.length !== 2 || !s.every((v) => Number.isInteger(v) && v >= 1)) {
+    throw new Error(`${layer}: s must be a pair of positive integers [s_in, s_out], got ${JSON.stringify(opts.s)}`);
+  }
+  if (parameterization === 'ntk' && (s[0] !== 1 || s[1] !== 1)) {
+    throw new Error(`${layer}: s = [${s.join(', ')}] applies to the 'standard' parameterization only (the 'ntk' one needs no width scaling)`);
+  }
+  return { W_std, b_std, parameterization, s: Object.freeze([s[0], s[1]] as const) };
 }
 
 function checkPositiveInt(layer: string, what: string, v: number): number {
@@ -108,6 +124,7 @@ function drawWeights(
   hyper: { W_std: number; b_std: number | null; parameterization: Parameterization },
   dtype: DType,
 ): { W: Tensor; b?: Tensor } {
+  // fanIn here is the reference fan-in (fan_in / s_in for the standard parameterization's s).
   return tg.tidy(() => {
     const [kW, kb] = tg.split(key);
     const w = tg.normal(kW, wShape, dtype);
@@ -123,11 +140,11 @@ function effective(
   layer: string,
   params: Params,
   fanIn: number,
-  hyper: { W_std: number; b_std: number | null; parameterization: Parameterization },
+  hyper: { W_std: number; b_std: number | null; parameterization: Parameterization; s: readonly [number, number] },
 ): { W: Tensor; b: Tensor | null } {
   const W = paramLeaf(layer, params, 'W');
   const b = hyper.b_std === null ? null : paramLeaf(layer, params, 'b');
-  if (hyper.parameterization === 'standard') return { W, b };
+  if (hyper.parameterization === 'standard') return { W: hyper.s[0] === 1 ? W : tg.mul(W, 1 / Math.sqrt(hyper.s[0])), b };
   // Scale the weights, not the output: the same multiplication the standard init performs, so
   // both parameterizations compute bit-identical functions at init. It costs one pass over the
   // P weights per call, small next to the N * P multiply-adds of the matmul or conv.
@@ -149,14 +166,16 @@ export function Dense(out: number, opts: WeightOptions = {}): KernelLayer<DenseH
     hyper,
     init(key: Key, inputShape: ShapeTree, dtype: DType = 'float32'): InitResult {
       const s = checkInputShape(name, inputShape, 2, '[N, features]');
-      const params = drawWeights(key, [s[1], out], [out], s[1], hyper, checkDType(name, dtype));
-      return { params, outputShape: [s[0], out] };
+      const width = out * hyper.s[1];
+      const params = drawWeights(key, [s[1], width], [width], s[1] / hyper.s[0], hyper, checkDType(name, dtype));
+      return { params, outputShape: [s[0], width] };
     },
     apply(params: Params, xIn: Activation): Tensor {
       const x = checkInputTensor(name, xIn, 2, '[N, features]');
       const W = paramLeaf(name, params, 'W');
-      if (W.rank !== 2 || W.shape[1] !== out || W.shape[0] !== x.shape[1]) {
-        throw new Error(`${name}: input [${x.shape.join(',')}] does not match weight [${W.shape.join(',')}] (expected [${x.shape[1]},${out}])`);
+      const width = out * hyper.s[1];
+      if (W.rank !== 2 || W.shape[1] !== width || W.shape[0] !== x.shape[1]) {
+        throw new Error(`${name}: input [${x.shape.join(',')}] does not match weight [${W.shape.join(',')}] (expected [${x.shape[1]},${width}])`);
       }
       // In a tidy: the scaled weights and the product before the bias are freed.
       return tg.tidy(() => {
@@ -189,6 +208,7 @@ export interface ConvHyper {
   readonly W_std: number;
   readonly b_std: number | null;
   readonly parameterization: Parameterization;
+  readonly s: readonly [number, number];
 }
 
 function pairOf(layer: string, what: string, v: number | readonly [number, number] | undefined): readonly [number, number] {
@@ -230,13 +250,14 @@ export function Conv(outChannels: number, filterShape: readonly [number, number]
         throw new Error(`${name}: the ${hyper.dilation.join('x')}-dilated filter does not fit input ${formatShapeTree(s)} with ${padding} padding`);
       }
       const cin = s[3];
-      const params = drawWeights(key, [filter[0], filter[1], cin, outChannels], [outChannels], cin * filter[0] * filter[1], hyper, checkDType(name, dtype));
-      return { params, outputShape: [s[0], out[0], out[1], outChannels] };
+      const width = outChannels * hyper.s[1];
+      const params = drawWeights(key, [filter[0], filter[1], cin, width], [width], (cin * filter[0] * filter[1]) / hyper.s[0], hyper, checkDType(name, dtype));
+      return { params, outputShape: [s[0], out[0], out[1], width] };
     },
     apply(params: Params, xIn: Activation): Tensor {
       const x = checkInputTensor(name, xIn, 4, layout);
       const W = paramLeaf(name, params, 'W');
-      const expected = [filter[0], filter[1], x.shape[3], outChannels];
+      const expected = [filter[0], filter[1], x.shape[3], outChannels * hyper.s[1]];
       if (W.rank !== 4 || W.shape.some((d, i) => d !== expected[i])) {
         throw new Error(`${name}: input [${x.shape.join(',')}] does not match kernel [${W.shape.join(',')}] (expected [${expected.join(',')}])`);
       }
