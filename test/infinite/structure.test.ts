@@ -343,3 +343,35 @@ describe('width scalings s of the standard parameterization', () => {
   });
 });
 
+
+describe('1-D convolution as Conv(out, [1, k]) on [N, 1, L, C] (the migration path for stax 1-D Conv)', () => {
+  const seq = tg.normal(tg.key(50), [2, 6, 3], 'float64'); // [N, L, C]
+  const asImage = (t: Tensor) => tg.reshape(t, [t.shape[0], 1, t.shape[1], t.shape[2]]);
+
+  it('apply equals the 1-D convolution written out (NTK parameterization, VALID, stride 2)', () => {
+    const layer = Conv(4, [1, 3], { strides: [1, 2], W_std: 1.4, b_std: 0.3 });
+    const { params } = layer.init(tg.key(2), [-1, 1, 6, 3], 'float64');
+    const y = rows(tg.reshape(layer.apply(params, asImage(seq)), [-1, 4]));
+    const W = ((params as { W: Tensor }).W.arraySync() as number[][][][])[0]; // [k, C, out]
+    const b = (params as { b: Tensor }).b.arraySync() as number[];
+    const X = seq.arraySync() as number[][][];
+    const scale = 1.4 / Math.sqrt(3 * 3);
+    let r = 0;
+    for (let n = 0; n < 2; n++) for (let p = 0; p < 2; p++, r++) for (let c = 0; c < 4; c++) {
+      let s = 0;
+      for (let d = 0; d < 3; d++) for (let ci = 0; ci < 3; ci++) s += X[n][2 * p + d][ci] * W[d][ci][c];
+      expect(y[r][c]).toBeCloseTo(scale * s + 0.3 * b[c], 13);
+    }
+  });
+
+  it('kernel: K(p) = W_std^2 mean_d x_{p+d} . x\'_{p+d} / C + b_std^2, by hand', () => {
+    const r = host(Conv(4, [1, 2], { W_std: 1.4, b_std: 0.3 }).kernel(asImage(seq)));
+    const X = seq.arraySync() as number[][][];
+    expect(r.nngp.shape).toEqual([2, 2, 1, 5]);
+    for (let n = 0; n < 2; n++) for (let m = 0; m < 2; m++) for (let p = 0; p < 5; p++) {
+      let s = 0;
+      for (let d = 0; d < 2; d++) s += X[n][p + d].reduce((a, v, c) => a + v * X[m][p + d][c], 0) / 3;
+      expect(r.nngp.data[(n * 2 + m) * 5 + p]).toBeCloseTo(1.96 * (s / 2) + 0.09, 13);
+    }
+  });
+});
