@@ -1,5 +1,6 @@
 /**
- * The two layers with weights, Dense and Conv, in both parameterizations of PAPER.md section 1.
+ * The layers with weights, Dense, Conv and ConvTranspose, in both parameterizations of PAPER.md
+ * section 1.
  *
  *   'ntk'      (the paper's default, and stax's): trainable w, beta ~ N(0, 1);
  *              h = x . (W_std / sqrt(fan_in)) w + b_std beta
@@ -37,7 +38,7 @@ import {
   type ShapeTree,
 } from './layer.ts';
 import { withKernel, type KernelLayer } from './kernels/kernel-fn.ts';
-import { convRule, denseRule } from './kernels/rules.ts';
+import { convRule, convTransposeRule, denseRule, transposePadding } from './kernels/rules.ts';
 
 export type Parameterization = 'ntk' | 'standard';
 
@@ -269,4 +270,74 @@ export function Conv(outChannels: number, filterShape: readonly [number, number]
     },
   };
   return withKernel(layer, convRule(name, hyper));
+}
+
+export interface ConvTransposeOptions extends WeightOptions {
+  /** The upsampling factor (the forward convolution's stride). Default 1. */
+  strides?: number | readonly [number, number];
+  /** Default 'VALID' (as in stax). */
+  padding?: ConvPadding;
+}
+
+export interface ConvTransposeHyper {
+  readonly outChannels: number;
+  readonly filterShape: readonly [number, number];
+  readonly strides: readonly [number, number];
+  readonly padding: ConvPadding;
+  readonly W_std: number;
+  readonly b_std: number | null;
+  readonly parameterization: Parameterization;
+  readonly s: readonly [number, number];
+}
+
+/**
+ * Transposed 2-D convolution, as stax.ConvTranspose (jax.lax.conv_transpose with an HWIO kernel,
+ * not flipped): the input dilated by `strides` (zeros between pixels), padded as
+ * lax.conv_transpose pads for 'SAME' / 'VALID', then convolved at stride 1. Output size per axis:
+ * in * stride ('SAME') or in * stride + max(k - stride, 0) ('VALID'). Weights and
+ * parameterizations as Conv, with fan-in C kh kw.
+ * @example ConvTranspose(8, [3, 3], { strides: 2, padding: 'SAME' }).init(tg.key(0), [-1, 4, 4, 3]).outputShape // [-1, 8, 8, 8]
+ */
+export function ConvTranspose(outChannels: number, filterShape: readonly [number, number], opts: ConvTransposeOptions = {}): KernelLayer<ConvTransposeHyper, Tensor> {
+  const name = `ConvTranspose(${outChannels}, [${Array.isArray(filterShape) ? filterShape.join(',') : String(filterShape)}])`;
+  checkPositiveInt(name, 'outChannels', outChannels);
+  if (!Array.isArray(filterShape)) throw new Error(`${name}: filterShape must be a pair [kh, kw], got ${JSON.stringify(filterShape)}`);
+  const filter = pairOf(name, 'filterShape', filterShape);
+  const padding = opts.padding ?? 'VALID';
+  if (padding !== 'SAME' && padding !== 'VALID') throw new Error(`${name}: padding must be 'SAME' or 'VALID', got ${JSON.stringify(padding)}`);
+  const hyper: ConvTransposeHyper = Object.freeze({
+    outChannels,
+    filterShape: filter,
+    strides: pairOf(name, 'strides', opts.strides),
+    padding,
+    ...resolveWeightOptions(name, opts, ['strides', 'padding']),
+  });
+  const pads = [0, 1].map((i) => transposePadding(filter[i], hyper.strides[i], padding)) as [[number, number], [number, number]];
+  const outLength = (size: number, i: number) => (size - 1) * hyper.strides[i] + 1 + pads[i][0] + pads[i][1] - filter[i] + 1;
+  const layout = '[N, H, W, C] (NHWC)';
+  const layer: Layer<ConvTransposeHyper, Tensor> = {
+    name: 'ConvTranspose',
+    hyper,
+    init(key: Key, inputShape: ShapeTree, dtype: DType = 'float32'): InitResult {
+      const s = checkInputShape(name, inputShape, 4, layout);
+      const cin = s[3];
+      const width = outChannels * hyper.s[1];
+      const params = drawWeights(key, [filter[0], filter[1], cin, width], [width], (cin * filter[0] * filter[1]) / hyper.s[0], hyper, checkDType(name, dtype));
+      return { params, outputShape: [s[0], outLength(s[1], 0), outLength(s[2], 1), width] };
+    },
+    apply(params: Params, xIn: Activation): Tensor {
+      const x = checkInputTensor(name, xIn, 4, layout);
+      const W = paramLeaf(name, params, 'W');
+      const expected = [filter[0], filter[1], x.shape[3], outChannels * hyper.s[1]];
+      if (W.rank !== 4 || W.shape.some((d, i) => d !== expected[i])) {
+        throw new Error(`${name}: input [${x.shape.join(',')}] does not match kernel [${W.shape.join(',')}] (expected [${expected.join(',')}])`);
+      }
+      return tg.tidy(() => {
+        const e = effective(name, params, x.shape[3] * filter[0] * filter[1], hyper);
+        const h = tg.conv2d(x, e.W, { inputDilation: hyper.strides, padding: pads });
+        return e.b === null ? h : tg.add(h, e.b);
+      });
+    },
+  };
+  return withKernel(layer, convTransposeRule(name, hyper));
 }

@@ -134,6 +134,8 @@ interface AxisWindow {
   readonly out: number;
   readonly lo: number;
   readonly hi: number;
+  /** Zeros inserted between input positions (a transposed convolution's stride); 1 otherwise. */
+  readonly inDilation: number;
 }
 
 /**
@@ -143,7 +145,25 @@ interface AxisWindow {
  */
 function axisWindow(size: number, window: number, stride: number, dilation: number, padding: 'SAME' | 'VALID'): AxisWindow {
   const [lo, hi] = tg.windowPadding(padding, size, window, stride, dilation);
-  return { size, window, stride, dilation, out: tg.windowOutputLength(size, window, stride, dilation, padding), lo, hi };
+  return { size, window, stride, dilation, out: tg.windowOutputLength(size, window, stride, dilation, padding), lo, hi, inDilation: 1 };
+}
+
+/**
+ * The padding [before, after] of a transposed convolution along one axis, as jax.lax.conv_transpose
+ * (which stax's ConvTranspose calls): the input dilated by the stride, then swept at stride 1
+ * with this padding; SAME gives size * stride outputs, VALID size * stride + max(window - stride, 0).
+ * @example transposePadding(3, 2, 'SAME') // [2, 1]
+ */
+export function transposePadding(window: number, stride: number, padding: 'SAME' | 'VALID'): [number, number] {
+  const len = padding === 'SAME' ? window + stride - 2 : window + stride - 2 + Math.max(window - stride, 0);
+  const before = padding === 'SAME' && stride <= window - 1 ? Math.ceil(len / 2) : window - 1;
+  return [before, len - before];
+}
+
+/** The window of a transposed convolution along one axis (see transposePadding). */
+function transposeAxisWindow(size: number, window: number, stride: number, padding: 'SAME' | 'VALID'): AxisWindow {
+  const [lo, hi] = transposePadding(window, stride, padding);
+  return { size, window, stride: 1, dilation: 1, out: (size - 1) * stride + 1 + lo + hi - window + 1, lo, hi, inDilation: stride };
 }
 
 /**
@@ -160,7 +180,7 @@ function pairWindowSum(a: Tensor, axis: 0 | 1, g: AxisWindow, filter: Tensor): T
   const others = axis === 0 ? [Y1, Y2] : [X1, X2];
   const moved = tg.transpose(a, perm);
   const img = tg.reshape(moved, [B * others[0] * others[1], axis === 0 ? X1 : Y1, axis === 0 ? X2 : Y2, 1]);
-  const out = tg.conv2d(img, filter, { strides: [g.stride, g.stride], dilation: [g.dilation, g.dilation], padding: [[g.lo, g.hi], [g.lo, g.hi]] });
+  const out = tg.conv2d(img, filter, { strides: [g.stride, g.stride], dilation: [g.dilation, g.dilation], inputDilation: [g.inDilation, g.inDilation], padding: [[g.lo, g.hi], [g.lo, g.hi]] });
   const back = tg.reshape(out, [B, others[0], others[1], g.out, g.out]);
   // Undo the move: [B, o1, o2, q1, q2] -> positions in their original slots.
   return tg.transpose(back, axis === 0 ? [0, 3, 1, 4, 2] : [0, 1, 3, 2, 4]);
@@ -184,7 +204,7 @@ function windowSum(a: Tensor, lead: number, layout: SpatialLayout, gh: AxisWindo
   if (layout === 'diagonal') {
     const img = tg.reshape(a, [B, gh.size, gw.size, 1]);
     const ones = tg.ones([gh.window, gw.window, 1, 1], a.dtype, a.backend);
-    const out = tg.conv2d(img, ones, { strides: [gh.stride, gw.stride], dilation: [gh.dilation, gw.dilation], padding: [[gh.lo, gh.hi], [gw.lo, gw.hi]] });
+    const out = tg.conv2d(img, ones, { strides: [gh.stride, gw.stride], dilation: [gh.dilation, gw.dilation], inputDilation: [gh.inDilation, gw.inDilation], padding: [[gh.lo, gh.hi], [gw.lo, gw.hi]] });
     return tg.reshape(out, [...leadShape, gh.out, gw.out]);
   }
   let t = tg.reshape(a, [B, gh.size, gw.size, gh.size, gw.size]);
@@ -204,6 +224,33 @@ export function convRule(name: string, hyper: ConvKernelHyper): KernelRule {
     const gh = axisWindow(k.spatial[0], hyper.filterShape[0], hyper.strides[0], hyper.dilation[0], hyper.padding);
     const gw = axisWindow(k.spatial[1], hyper.filterShape[1], hyper.strides[1], hyper.dilation[1], hyper.padding);
     if (gh.out < 1 || gw.out < 1) throw new Error(`${name}: the filter does not fit the ${k.spatial.join('x')} input with ${hyper.padding} padding`);
+    const F = hyper.filterShape[0] * hyper.filterShape[1];
+    const unscaled = (a: Tensor, lead: number) => tg.mul(windowSum(a, lead, k.layout, gh, gw, 'identity'), 1 / F);
+    const [sIn, sOut] = hyper.s ?? [1, 1];
+    return affine(k, ctx, hyper, (k.channels * F) / sIn, hyper.outChannels * sOut, [gh.out, gw.out], unscaled);
+  };
+}
+
+export interface ConvTransposeKernelHyper extends AffineHyper {
+  readonly outChannels: number;
+  readonly filterShape: readonly [number, number];
+  readonly strides: readonly [number, number];
+  readonly padding: 'SAME' | 'VALID';
+}
+
+/**
+ * ConvTranspose (stax's shared-weight transposed convolution): the affine rule with A = the sum,
+ * over the filter taps that reach an output position, of the input kernel at the shifted position
+ * pair, divided by the filter size kh kw (the weights' fan-in is C kh kw, however many taps a
+ * position receives) - Conv's rule on the stride-dilated input at stride 1.
+ * @example convTransposeRule('ConvTranspose', { outChannels: 4, filterShape: [3, 3], strides: [2, 2], padding: 'SAME', W_std: 1, b_std: null, parameterization: 'ntk' })
+ */
+export function convTransposeRule(name: string, hyper: ConvTransposeKernelHyper): KernelRule {
+  return (kt, ctx) => {
+    const k = singleState(name, kt);
+    requireImage(name, k);
+    const gh = transposeAxisWindow(k.spatial[0], hyper.filterShape[0], hyper.strides[0], hyper.padding);
+    const gw = transposeAxisWindow(k.spatial[1], hyper.filterShape[1], hyper.strides[1], hyper.padding);
     const F = hyper.filterShape[0] * hyper.filterShape[1];
     const unscaled = (a: Tensor, lead: number) => tg.mul(windowSum(a, lead, k.layout, gh, gw, 'identity'), 1 / F);
     const [sIn, sOut] = hyper.s ?? [1, 1];

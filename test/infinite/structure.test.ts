@@ -12,6 +12,7 @@ import type { InitApplyModel } from '../../linearize/monte-carlo.ts';
 import {
   AvgPool,
   Conv,
+  ConvTranspose,
   Dense,
   Dropout,
   Erf,
@@ -373,5 +374,85 @@ describe('1-D convolution as Conv(out, [1, k]) on [N, 1, L, C] (the migration pa
       for (let d = 0; d < 2; d++) s += X[n][p + d].reduce((a, v, c) => a + v * X[m][p + d][c], 0) / 3;
       expect(r.nngp.data[(n * 2 + m) * 5 + p]).toBeCloseTo(1.96 * (s / 2) + 0.09, 13);
     }
+  });
+});
+
+describe('ConvTranspose', () => {
+  const small = tg.normal(tg.key(60), [2, 3, 2, 2], 'float64');
+
+  /** lax.conv_transpose written out: input dilated by the stride, padded [lo, hi], swept at stride 1, kernel not flipped. */
+  function reference(X: number[][][][], W: number[][][][], stride: number[], lo: number[], outHW: number[]): number[][][][] {
+    const [kh, kw] = [W.length, W[0].length];
+    const cout = W[0][0][0].length;
+    return X.map((img) =>
+      Array.from({ length: outHW[0] }, (_, p) =>
+        Array.from({ length: outHW[1] }, (_, q) =>
+          Array.from({ length: cout }, (_, o) => {
+            let s = 0;
+            for (let a = 0; a < kh; a++) for (let b = 0; b < kw; b++) {
+              const i = p + a - lo[0];
+              const j = q + b - lo[1];
+              if (i < 0 || j < 0 || i % stride[0] !== 0 || j % stride[1] !== 0) continue;
+              const [u, v] = [i / stride[0], j / stride[1]];
+              if (u >= img.length || v >= img[0].length) continue;
+              img[u][v].forEach((xv, c) => (s += xv * W[a][b][c][o]));
+            }
+            return s;
+          }),
+        ),
+      ),
+    );
+  }
+
+  // [window, stride, padding] -> lax.conv_transpose's (pad_a, pad_b) and output size for input 3 / 2.
+  const geometries: { filter: [number, number]; strides: [number, number]; padding: 'SAME' | 'VALID'; lo: number[]; out: number[] }[] = [
+    { filter: [3, 2], strides: [2, 1], padding: 'SAME', lo: [2, 1], out: [6, 2] },
+    { filter: [3, 2], strides: [2, 1], padding: 'VALID', lo: [2, 1], out: [7, 3] },
+    { filter: [2, 3], strides: [3, 2], padding: 'SAME', lo: [1, 2], out: [9, 4] },
+    { filter: [2, 3], strides: [3, 2], padding: 'VALID', lo: [1, 2], out: [9, 5] },
+  ];
+
+  it('apply equals lax.conv_transpose written out, for SAME and VALID, strides below and above the filter size', () => {
+    for (const g of geometries) {
+      const layer = ConvTranspose(3, g.filter, { strides: g.strides, padding: g.padding, parameterization: 'standard' });
+      const { params, outputShape } = layer.init(tg.key(1), [-1, 3, 2, 2], 'float64');
+      expect(outputShape).toEqual([-1, ...g.out, 3]);
+      const y = layer.apply(params, small);
+      const want = reference(small.arraySync() as number[][][][], (params as { W: Tensor }).W.arraySync() as number[][][][], g.strides, g.lo, g.out);
+      expectClose(y.dataSync(), want.flat(3), 1e-13, `${g.padding} ${g.strides}`);
+    }
+  });
+
+  it('one layer: the empirical NTK (deterministic) equals the rule in the full layout, both parameterizations', () => {
+    for (const g of geometries) {
+      for (const parameterization of ['ntk', 'standard'] as const) {
+        const layer = ConvTranspose(2, g.filter, { strides: g.strides, padding: g.padding, W_std: 1.3, b_std: 0.4, parameterization });
+        const { params } = layer.init(tg.key(2), [-1, 3, 2, 2], 'float64');
+        const flat = (p: unknown, v: Tensor) => tg.reshape(layer.apply(p as never, v), [v.shape[0], -1]);
+        // The full empirical NTK [(n, (p, c)), (m, (q, c'))] (outputs p-major, channel fastest).
+        const emp = empiricalNtk(flat, params, small).dataSync();
+        const S = g.out[0] * g.out[1];
+        const K = S * 2;
+        const r = host(layer.kernel(small, undefined, { spatial: 'full' }));
+        for (let n = 0; n < 2; n++) for (let m = 0; m < 2; m++) for (let p = 0; p < S; p++) for (let q = 0; q < S; q++) for (let c = 0; c < 2; c++) for (let d = 0; d < 2; d++) {
+          // Different output channels have independent weights: their NTK entry is 0.
+          const want = c === d ? r.ntk!.data[((n * 2 + m) * S + p) * S + q] : 0;
+          expect(emp[(n * K + p * 2 + c) * 2 * K + m * K + q * 2 + d]).toBeCloseTo(want, 11);
+        }
+      }
+    }
+  });
+
+  it('the diagonal layout agrees with the full one; Monte Carlo: ConvTranspose -> Relu -> ConvTranspose -> Flatten -> Dense', () => {
+    const net = serial(ConvTranspose(3, [2, 2], { strides: 2, padding: 'SAME', ...o }), Relu(), ConvTranspose(2, [3, 2], { strides: [1, 2], ...o }), Erf(), Flatten(), Dense(1, o));
+    const diag = host(net.kernel(small, undefined, { spatial: 'diagonal' }));
+    const full = host(net.kernel(small, undefined, { spatial: 'full' }));
+    expectClose(diag.ntk!.data, full.ntk!.data, 1e-12, 'layouts');
+    const tiny = tg.normal(tg.key(61), [3, 2, 2, 1], 'float64');
+    monteCarloAgrees((n) => [ConvTranspose(n, [2, 2], { strides: 2, padding: 'SAME', ...o }), Relu(), ConvTranspose(n, [3, 3], { padding: 'SAME', ...o }), Flatten()], tiny, {
+      width: 64,
+      samples: 16,
+      wrong: (n) => [Conv(n, [2, 2], { padding: 'SAME', ...o }), Relu(), Conv(n, [3, 3], { padding: 'SAME', ...o }), Flatten()],
+    });
   });
 });

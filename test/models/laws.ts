@@ -18,6 +18,7 @@ import {
   Abs,
   AvgPool,
   Conv,
+  ConvTranspose,
   Cos,
   Dense,
   Dropout,
@@ -105,6 +106,8 @@ export const LAYER_CASES: LayerCase[] = [
   // neural-tangents stax parity layers.
   { name: 'Dense standard, s = [2, 3]', make: () => Dense(2, { W_std: 1.3, b_std: 0.4, parameterization: 'standard', s: [2, 3] }), inputShape: vec(4) },
   { name: 'Conv standard, s = [3, 2]', make: () => Conv(2, [2, 2], { padding: 'SAME', b_std: 0.2, parameterization: 'standard', s: [3, 2] }), inputShape: img(3, 3, 2) },
+  { name: 'ConvTranspose SAME stride [2, 1] ntk + bias', make: () => ConvTranspose(2, [3, 2], { strides: [2, 1], padding: 'SAME', W_std: 1.2, b_std: 0.3 }), inputShape: img(2, 3, 2) },
+  { name: 'ConvTranspose VALID stride 3 standard', make: () => ConvTranspose(2, [2, 2], { strides: 3, parameterization: 'standard', b_std: 0.2 }), inputShape: img(2, 2, 3) },
   { name: 'ABRelu(-0.4, 1.7)', make: () => ABRelu(-0.4, 1.7), inputShape: vec(6) },
   { name: 'LeakyRelu(0.1)', make: () => LeakyRelu(0.1), inputShape: img(2, 2, 2) },
   { name: 'Abs', make: () => Abs(), inputShape: vec(5) },
