@@ -25,6 +25,9 @@ import {
   SumPool,
   fanInProd,
   fanInSum,
+  gradientDescent,
+  mseLoss,
+  train,
   fanOut,
   parallel,
   serial,
@@ -241,6 +244,22 @@ describe('Dropout', () => {
     expect(Array.from(y)).toEqual(Array.from(again));
     // Same masks twice would give only 0 and 2; independent masks give 0 and 4.
     expect(new Set(y)).toEqual(new Set([0, 4]));
+  });
+
+  it('train passes a fresh key per step: training with Dropout is deterministic given the key and differs from training without', async () => {
+    const data = { x: tg.normal(tg.key(41), [16, 3], 'float64'), y: tg.normal(tg.key(42), [16, 1], 'float64') };
+    const net = serial(Dense(32, o), Relu(), Dropout(0.5), Dense(1, o));
+    const { params } = net.init(tg.key(0), [-1, 3], 'float64');
+    const run = (key: Key, apply = net.apply) => train({ apply, params, loss: mseLoss('mean/2'), optimizer: gradientDescent(0.05), data, steps: 5, key });
+    const a = await run(tg.key(1));
+    const b = await run(tg.key(1));
+    const c = await run(tg.key(2));
+    const none = await run(tg.key(1), (p, v) => net.apply(p, v, { mode: 'test' }));
+    const losses = (r: { history: { loss: number }[] }) => r.history.map((h) => h.loss);
+    expect(losses(a)).toEqual(losses(b));
+    expect(losses(a)).not.toEqual(losses(c));
+    expect(losses(a)).not.toEqual(losses(none));
+    tg.dispose([a.params, b.params, c.params, none.params]);
   });
 
   it('kernel: the unit-with-itself entries scaled by 1 / rate, by hand; the identity in test mode', () => {
