@@ -145,6 +145,19 @@ describe('fanInProd', () => {
     expectClose(y.dataSync(), tg.mul(ya, yb).dataSync(), 1e-15, 'apply');
   });
 
+  it('of three branches: Theta = sum_i Theta_i prod_{j != i} K_j (the product rule)', () => {
+    const ws = [{ W_std: 1.1, b_std: 0.2 }, { W_std: 0.7, b_std: 0.5 }, { W_std: 1.4 }];
+    const branch = (i: number) => (i === 2 ? serial(Dense(6, o), Erf(), Dense(6, ws[2])) : Dense(6, ws[i]));
+    const r = host(serial(fanOut(3), parallel(branch(0), branch(1), branch(2)), fanInProd()).kernel(x, x2));
+    const each = [0, 1, 2].map((i) => host(branch(i).kernel(x, x2)));
+    for (let e = 0; e < 15; e++) {
+      const [k0, k1, k2] = each.map((h) => h.nngp.data[e]);
+      const [t0, t1, t2] = each.map((h) => h.ntk!.data[e]);
+      expect(r.nngp.data[e]).toBeCloseTo(k0 * k1 * k2, 13);
+      expect(r.ntk!.data[e]).toBeCloseTo(t0 * k1 * k2 + k0 * t1 * k2 + k0 * k1 * t2, 13);
+    }
+  });
+
   it('refuses branches that are not independent', () => {
     expect(() => serial(Dense(4), fanOut(2), parallel(Identity(), Relu()), fanInProd()).kernel(x)).toThrow(/fanInProd: branches 0 and 1 are not independent/);
   });
