@@ -1,6 +1,6 @@
 /**
  * Combinators that build networks out of layers, after stax: serial (composition), parallel
- * (one layer per input of a list), fanOut (copies), fanInSum and fanInConcat (merges).
+ * (one layer per input of a list), fanOut (copies), fanInSum, fanInProd and fanInConcat (merges).
  * A residual block is serial(fanOut(2), parallel(main, shortcut), fanInSum()).
  *
  * Parameter layout: serial and parallel return an array with one entry per child layer (the
@@ -20,6 +20,7 @@ import {
   isSingleShape,
   type Activation,
   type AnyLayer,
+  type ApplyOptions,
   type InitResult,
   type Layer,
   type OutputOf,
@@ -27,12 +28,24 @@ import {
   type ShapeTree,
 } from './layer.ts';
 import { withKernel, type KernelLayer } from './kernels/kernel-fn.ts';
-import { fanInConcatRule, fanInSumRule, fanOutRule, parallelRule, serialRule } from './kernels/rules.ts';
+import { fanInConcatRule, fanInProdRule, fanInSumRule, fanOutRule, parallelRule, serialRule } from './kernels/rules.ts';
 
 /** Prefixes a child's error with where it sits, keeping the child's own message (which names the child). */
 function rethrowIn(where: string, e: unknown): never {
   const msg = e instanceof Error ? e.message : String(e);
   throw new Error(`${where}: ${msg}`, { cause: e });
+}
+
+/**
+ * The apply options of each of n children: the key split into n (stax's rng handling in serial
+ * and parallel), the rest passed on unchanged.
+ */
+function childOptions(opts: ApplyOptions | undefined, n: number): (ApplyOptions | undefined)[] {
+  if (opts === undefined) return Array.from({ length: n }, () => undefined);
+  if (opts === null || typeof opts !== 'object') throw new Error(`apply: options must be an object, got ${String(opts)}`);
+  if (opts.key === undefined || n === 0) return Array.from({ length: n }, () => opts);
+  const keys = tg.split(opts.key, n);
+  return keys.map((key) => ({ ...opts, key }));
 }
 
 function checkChildParams(name: string, params: Params, n: number): readonly Params[] {
@@ -90,14 +103,15 @@ export function serial<const L extends readonly AnyLayer[]>(...layers: L): Kerne
       }
       return { params, outputShape: shape };
     },
-    apply(params: Params, x: Activation): LastOutput<L> {
+    apply(params: Params, x: Activation, opts?: ApplyOptions): LastOutput<L> {
       const ps = checkChildParams('serial', params, layers.length);
+      const os = childOptions(opts, layers.length);
       // In a tidy: the activations between layers are freed, only the output is returned.
       return tg.tidy(() => {
         let h = x;
         layers.forEach((layer, i) => {
           try {
-            h = layer.apply(ps[i], h);
+            h = layer.apply(ps[i], h, os[i]);
           } catch (e) {
             rethrowIn(`serial: layer ${i} (${layer.name})`, e);
           }
@@ -142,12 +156,13 @@ export function parallel(...layers: readonly AnyLayer[]): KernelLayer<Combinator
       }
       return { params, outputShape };
     },
-    apply(params: Params, x: Activation): readonly Activation[] {
+    apply(params: Params, x: Activation, opts?: ApplyOptions): readonly Activation[] {
       const xs = checkInputList('parallel', x, layers.length);
       const ps = checkChildParams('parallel', params, layers.length);
+      const os = childOptions(opts, layers.length);
       return layers.map((layer, i) => {
         try {
-          return layer.apply(ps[i], xs[i]);
+          return layer.apply(ps[i], xs[i], os[i]);
         } catch (e) {
           return rethrowIn(`parallel: branch ${i} (${layer.name})`, e);
         }
@@ -189,6 +204,30 @@ function checkTensors(name: string, xs: readonly Activation[]): Tensor[] {
   });
 }
 
+/** The common shape of a list of same-shape inputs (fanInSum, fanInProd); names the layer otherwise. */
+function sameShapes(name: string, inputShape: ShapeTree): number[] {
+  const shapes = checkSingleShapes(name, checkShapeList(name, inputShape));
+  if (shapes.length === 0) throw new Error(`${name}: expected at least one input shape`);
+  const first = shapes[0];
+  shapes.forEach((s) => {
+    if (s.length !== first.length || s.some((d, j) => d !== first[j])) {
+      throw new Error(`${name}: all inputs must have the same shape, got ${formatShapeTree(shapes)}`);
+    }
+  });
+  return [...first];
+}
+
+/** A list of same-shape tensors (fanInSum, fanInProd); names the layer otherwise. */
+function sameTensors(name: string, x: Activation): Tensor[] {
+  const xs = checkTensors(name, checkInputList(name, x));
+  xs.forEach((t) => {
+    if (t.rank !== xs[0].rank || t.shape.some((d, j) => d !== xs[0].shape[j])) {
+      throw new Error(`${name}: all inputs must have the same shape, got ${formatActivation(xs)}`);
+    }
+  });
+  return xs;
+}
+
 /**
  * Sum of a list of same-shape tensors (the merge of a residual block).
  * @example serial(fanOut(2), parallel(block, Identity()), fanInSum())
@@ -199,26 +238,33 @@ export function fanInSum(): KernelLayer<Record<string, never>, Tensor> {
     name,
     hyper: Object.freeze({}),
     init(_key: Key, inputShape: ShapeTree, _dtype?: DType): InitResult {
-      const shapes = checkSingleShapes(name, checkShapeList(name, inputShape));
-      if (shapes.length === 0) throw new Error(`${name}: expected at least one input shape`);
-      const first = shapes[0];
-      shapes.forEach((s) => {
-        if (s.length !== first.length || s.some((d, j) => d !== first[j])) {
-          throw new Error(`${name}: all inputs must have the same shape, got ${formatShapeTree(shapes)}`);
-        }
-      });
-      return { params: null, outputShape: [...first] };
+      return { params: null, outputShape: sameShapes(name, inputShape) };
     },
     apply(_params: Params, x: Activation): Tensor {
-      const xs = checkTensors(name, checkInputList(name, x));
-      xs.forEach((t) => {
-        if (t.rank !== xs[0].rank || t.shape.some((d, j) => d !== xs[0].shape[j])) {
-          throw new Error(`${name}: all inputs must have the same shape, got ${formatActivation(xs)}`);
-        }
-      });
+      const xs = sameTensors(name, x);
       return tg.tidy(() => xs.reduce((acc, t) => tg.add(acc, t)));
     },
   }, fanInSumRule(name));
+}
+
+/**
+ * Elementwise product of a list of same-shape tensors, as stax.FanInProd; its kernel is the
+ * product of the branches' kernels (branches must be independent: each with its own Dense / Conv).
+ * @example serial(fanOut(2), parallel(Dense(512), serial(Dense(512), Relu())), fanInProd(), Dense(1))
+ */
+export function fanInProd(): KernelLayer<Record<string, never>, Tensor> {
+  const name = 'fanInProd';
+  return withKernel({
+    name,
+    hyper: Object.freeze({}),
+    init(_key: Key, inputShape: ShapeTree, _dtype?: DType): InitResult {
+      return { params: null, outputShape: sameShapes(name, inputShape) };
+    },
+    apply(_params: Params, x: Activation): Tensor {
+      const xs = sameTensors(name, x);
+      return tg.tidy(() => xs.reduce((acc, t) => tg.mul(acc, t)));
+    },
+  }, fanInProdRule(name));
 }
 
 /**

@@ -8,11 +8,12 @@
  * const { params } = net.init(tg.key(0), [-1, 3072], 'float32');
  * const { params: trained } = await train({ apply: net.apply, params, loss: mseLoss('sum/2'), optimizer: gradientDescent(0.01), data: { x, y }, steps: 100 });
  */
-export type { Activation, AnyLayer, InitResult, Layer, OutputOf, Params, ShapeTree } from './layer.ts';
+export type { Activation, AnyLayer, ApplyOptions, InitResult, Layer, OutputOf, Params, ShapeTree } from './layer.ts';
 export { formatShapeTree, isSingleShape, paramCount } from './layer.ts';
 export * from './linear.ts';
 export * from './activations.ts';
 export * from './pooling.ts';
+export * from './normalization.ts';
 export * from './combinators.ts';
 export * from './resnet.ts';
 export * from './losses.ts';
@@ -23,5 +24,17 @@ export { computeKernel, kernelMatrix, withKernel, type KernelLayer } from './ker
 export type { KernelInput, KernelMatrix, KernelOptions, KernelResult, KernelRule, KernelState, KernelTree, KernelContext, SpatialLayout } from './kernels/state.ts';
 export { gaussHermite, scaledTrapezoid, type GaussianRule, type QuadratureRule } from './kernels/gaussian.ts';
 export { reluMap, erfMap, tanhMap, tensorFunctionMap, type GaussianMap } from './kernels/host-maps.ts';
-export { reluKernelMap, erfKernelMap, type KernelMap } from './kernels/closed-forms.ts';
+export {
+  reluKernelMap,
+  erfKernelMap,
+  abReluKernelMap,
+  signKernelMap,
+  geluKernelMap,
+  sinKernelMap,
+  rbfKernelMap,
+  expKernelMap,
+  gaussianKernelMap,
+  hermiteKernelMap,
+  type KernelMap,
+} from './kernels/closed-forms.ts';
 export { quadratureKernelMap, tanhKernelMap, functionKernelMap } from './kernels/quadrature.ts';

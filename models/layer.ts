@@ -34,6 +34,20 @@ export interface InitResult {
 }
 
 /**
+ * Options of one `apply` call (stax's apply_fn keyword arguments), passed down through the
+ * combinators: serial and parallel split `key` into one key per child (as they split init's key),
+ * so every stochastic layer in a network draws from its own stream.
+ * @example net.apply(params, x, { key: tg.key(7) })   // Dropout active, masks fixed by the key
+ * @example net.apply(params, x, { mode: 'test' })     // Dropout is the identity
+ */
+export interface ApplyOptions {
+  /** Randomness for stochastic layers (Dropout in 'train' mode needs one). */
+  readonly key?: Key;
+  /** Overrides the mode stochastic layers were built with: 'test' turns Dropout into the identity. */
+  readonly mode?: 'train' | 'test';
+}
+
+/**
  * A stax-style layer. `H` is the type of its hyper-parameters, `O` the type of what `apply`
  * returns (a single tensor for most layers).
  * @example
@@ -46,8 +60,11 @@ export interface Layer<H = unknown, O extends Activation = Activation> {
   readonly hyper: H;
   /** Draws parameters for inputs of `inputShape` (dtype default 'float32'). */
   init(key: Key, inputShape: ShapeTree, dtype?: DType): InitResult;
-  /** The layer's function; pure, differentiable in both modes w.r.t. params and input. */
-  apply(params: Params, x: Activation): O;
+  /**
+   * The layer's function; pure (a stochastic layer is a function of `opts.key` too),
+   * differentiable in both modes w.r.t. params and input.
+   */
+  apply(params: Params, x: Activation, opts?: ApplyOptions): O;
   /**
    * Its infinite-width kernel rule (models/kernels/rules.ts): maps the NNGP / NTK kernel state of
    * its input to that of its output. Every layer of models/ has one; a layer without one makes

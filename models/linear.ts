@@ -1,5 +1,6 @@
 /**
- * The two layers with weights, Dense and Conv, in both parameterizations of PAPER.md section 1.
+ * The layers with weights, Dense, Conv and ConvTranspose, in both parameterizations of PAPER.md
+ * section 1.
  *
  *   'ntk'      (the paper's default, and stax's): trainable w, beta ~ N(0, 1);
  *              h = x . (W_std / sqrt(fan_in)) w + b_std beta
@@ -37,7 +38,7 @@ import {
   type ShapeTree,
 } from './layer.ts';
 import { withKernel, type KernelLayer } from './kernels/kernel-fn.ts';
-import { convRule, denseRule } from './kernels/rules.ts';
+import { convRule, convTransposeRule, denseRule, transposePadding } from './kernels/rules.ts';
 
 export type Parameterization = 'ntk' | 'standard';
 
@@ -49,6 +50,14 @@ export interface WeightOptions {
   b_std?: number | null;
   /** 'ntk' (default) or 'standard', see the file comment. */
   parameterization?: Parameterization;
+  /**
+   * stax's width scalings [s_in, s_out] of the 'standard' parameterization (default [1, 1]; other
+   * values need parameterization 'standard'): the layer's output width is s_out * out, the
+   * weights are drawn with variance W_std^2 s_in / fan_in and apply computes x . W / sqrt(s_in) + b,
+   * and the NTK reads the reference fan-in fan_in / s_in. In a network, the first layer has
+   * s_in = 1, each next layer's s_in is the previous layer's s_out, and the readout has s_out = 1.
+   */
+  s?: readonly [number, number];
 }
 
 export interface DenseHyper {
@@ -56,6 +65,7 @@ export interface DenseHyper {
   readonly W_std: number;
   readonly b_std: number | null;
   readonly parameterization: Parameterization;
+  readonly s: readonly [number, number];
 }
 
 /**
@@ -74,10 +84,10 @@ function resolveWeightOptions(
   layer: string,
   opts: WeightOptions,
   extra: readonly string[] = [],
-): { W_std: number; b_std: number | null; parameterization: Parameterization } {
+): { W_std: number; b_std: number | null; parameterization: Parameterization; s: readonly [number, number] } {
   if (opts === null || typeof opts !== 'object') throw new Error(`${layer}: options must be an object, got ${String(opts)}`);
   // Unknown keys are rejected because a typo (w_std, bStd) would otherwise silently use a default.
-  const known = new Set(['W_std', 'b_std', 'parameterization', ...extra]);
+  const known = new Set(['W_std', 'b_std', 'parameterization', 's', ...extra]);
   for (const k of Object.keys(opts)) if (!known.has(k)) throw new Error(`${layer}: unknown option '${k}'`);
   const W_std = opts.W_std ?? 1;
   const b_std = opts.b_std === undefined ? null : opts.b_std;
@@ -87,7 +97,14 @@ function resolveWeightOptions(
   if (parameterization !== 'ntk' && parameterization !== 'standard') {
     throw new Error(`${layer}: unknown parameterization '${String(parameterization)}' (expected 'ntk' or 'standard')`);
   }
-  return { W_std, b_std, parameterization };
+  const s = opts.s ?? [1, 1];
+  if (!Array.isArray(s) || s.length !== 2 || !s.every((v) => Number.isInteger(v) && v >= 1)) {
+    throw new Error(`${layer}: s must be a pair of positive integers [s_in, s_out], got ${JSON.stringify(opts.s)}`);
+  }
+  if (parameterization === 'ntk' && (s[0] !== 1 || s[1] !== 1)) {
+    throw new Error(`${layer}: s = [${s.join(', ')}] applies to the 'standard' parameterization only (the 'ntk' one needs no width scaling)`);
+  }
+  return { W_std, b_std, parameterization, s: Object.freeze([s[0], s[1]] as const) };
 }
 
 function checkPositiveInt(layer: string, what: string, v: number): number {
@@ -108,6 +125,7 @@ function drawWeights(
   hyper: { W_std: number; b_std: number | null; parameterization: Parameterization },
   dtype: DType,
 ): { W: Tensor; b?: Tensor } {
+  // fanIn here is the reference fan-in (fan_in / s_in for the standard parameterization's s).
   return tg.tidy(() => {
     const [kW, kb] = tg.split(key);
     const w = tg.normal(kW, wShape, dtype);
@@ -123,11 +141,11 @@ function effective(
   layer: string,
   params: Params,
   fanIn: number,
-  hyper: { W_std: number; b_std: number | null; parameterization: Parameterization },
+  hyper: { W_std: number; b_std: number | null; parameterization: Parameterization; s: readonly [number, number] },
 ): { W: Tensor; b: Tensor | null } {
   const W = paramLeaf(layer, params, 'W');
   const b = hyper.b_std === null ? null : paramLeaf(layer, params, 'b');
-  if (hyper.parameterization === 'standard') return { W, b };
+  if (hyper.parameterization === 'standard') return { W: hyper.s[0] === 1 ? W : tg.mul(W, 1 / Math.sqrt(hyper.s[0])), b };
   // Scale the weights, not the output: the same multiplication the standard init performs, so
   // both parameterizations compute bit-identical functions at init. It costs one pass over the
   // P weights per call, small next to the N * P multiply-adds of the matmul or conv.
@@ -149,14 +167,16 @@ export function Dense(out: number, opts: WeightOptions = {}): KernelLayer<DenseH
     hyper,
     init(key: Key, inputShape: ShapeTree, dtype: DType = 'float32'): InitResult {
       const s = checkInputShape(name, inputShape, 2, '[N, features]');
-      const params = drawWeights(key, [s[1], out], [out], s[1], hyper, checkDType(name, dtype));
-      return { params, outputShape: [s[0], out] };
+      const width = out * hyper.s[1];
+      const params = drawWeights(key, [s[1], width], [width], s[1] / hyper.s[0], hyper, checkDType(name, dtype));
+      return { params, outputShape: [s[0], width] };
     },
     apply(params: Params, xIn: Activation): Tensor {
       const x = checkInputTensor(name, xIn, 2, '[N, features]');
       const W = paramLeaf(name, params, 'W');
-      if (W.rank !== 2 || W.shape[1] !== out || W.shape[0] !== x.shape[1]) {
-        throw new Error(`${name}: input [${x.shape.join(',')}] does not match weight [${W.shape.join(',')}] (expected [${x.shape[1]},${out}])`);
+      const width = out * hyper.s[1];
+      if (W.rank !== 2 || W.shape[1] !== width || W.shape[0] !== x.shape[1]) {
+        throw new Error(`${name}: input [${x.shape.join(',')}] does not match weight [${W.shape.join(',')}] (expected [${x.shape[1]},${width}])`);
       }
       // In a tidy: the scaled weights and the product before the bias are freed.
       return tg.tidy(() => {
@@ -189,6 +209,7 @@ export interface ConvHyper {
   readonly W_std: number;
   readonly b_std: number | null;
   readonly parameterization: Parameterization;
+  readonly s: readonly [number, number];
 }
 
 function pairOf(layer: string, what: string, v: number | readonly [number, number] | undefined): readonly [number, number] {
@@ -230,13 +251,14 @@ export function Conv(outChannels: number, filterShape: readonly [number, number]
         throw new Error(`${name}: the ${hyper.dilation.join('x')}-dilated filter does not fit input ${formatShapeTree(s)} with ${padding} padding`);
       }
       const cin = s[3];
-      const params = drawWeights(key, [filter[0], filter[1], cin, outChannels], [outChannels], cin * filter[0] * filter[1], hyper, checkDType(name, dtype));
-      return { params, outputShape: [s[0], out[0], out[1], outChannels] };
+      const width = outChannels * hyper.s[1];
+      const params = drawWeights(key, [filter[0], filter[1], cin, width], [width], (cin * filter[0] * filter[1]) / hyper.s[0], hyper, checkDType(name, dtype));
+      return { params, outputShape: [s[0], out[0], out[1], width] };
     },
     apply(params: Params, xIn: Activation): Tensor {
       const x = checkInputTensor(name, xIn, 4, layout);
       const W = paramLeaf(name, params, 'W');
-      const expected = [filter[0], filter[1], x.shape[3], outChannels];
+      const expected = [filter[0], filter[1], x.shape[3], outChannels * hyper.s[1]];
       if (W.rank !== 4 || W.shape.some((d, i) => d !== expected[i])) {
         throw new Error(`${name}: input [${x.shape.join(',')}] does not match kernel [${W.shape.join(',')}] (expected [${expected.join(',')}])`);
       }
@@ -248,4 +270,74 @@ export function Conv(outChannels: number, filterShape: readonly [number, number]
     },
   };
   return withKernel(layer, convRule(name, hyper));
+}
+
+export interface ConvTransposeOptions extends WeightOptions {
+  /** The upsampling factor (the forward convolution's stride). Default 1. */
+  strides?: number | readonly [number, number];
+  /** Default 'VALID' (as in stax). */
+  padding?: ConvPadding;
+}
+
+export interface ConvTransposeHyper {
+  readonly outChannels: number;
+  readonly filterShape: readonly [number, number];
+  readonly strides: readonly [number, number];
+  readonly padding: ConvPadding;
+  readonly W_std: number;
+  readonly b_std: number | null;
+  readonly parameterization: Parameterization;
+  readonly s: readonly [number, number];
+}
+
+/**
+ * Transposed 2-D convolution, as stax.ConvTranspose (jax.lax.conv_transpose with an HWIO kernel,
+ * not flipped): the input dilated by `strides` (zeros between pixels), padded as
+ * lax.conv_transpose pads for 'SAME' / 'VALID', then convolved at stride 1. Output size per axis:
+ * in * stride ('SAME') or in * stride + max(k - stride, 0) ('VALID'). Weights and
+ * parameterizations as Conv, with fan-in C kh kw.
+ * @example ConvTranspose(8, [3, 3], { strides: 2, padding: 'SAME' }).init(tg.key(0), [-1, 4, 4, 3]).outputShape // [-1, 8, 8, 8]
+ */
+export function ConvTranspose(outChannels: number, filterShape: readonly [number, number], opts: ConvTransposeOptions = {}): KernelLayer<ConvTransposeHyper, Tensor> {
+  const name = `ConvTranspose(${outChannels}, [${Array.isArray(filterShape) ? filterShape.join(',') : String(filterShape)}])`;
+  checkPositiveInt(name, 'outChannels', outChannels);
+  if (!Array.isArray(filterShape)) throw new Error(`${name}: filterShape must be a pair [kh, kw], got ${JSON.stringify(filterShape)}`);
+  const filter = pairOf(name, 'filterShape', filterShape);
+  const padding = opts.padding ?? 'VALID';
+  if (padding !== 'SAME' && padding !== 'VALID') throw new Error(`${name}: padding must be 'SAME' or 'VALID', got ${JSON.stringify(padding)}`);
+  const hyper: ConvTransposeHyper = Object.freeze({
+    outChannels,
+    filterShape: filter,
+    strides: pairOf(name, 'strides', opts.strides),
+    padding,
+    ...resolveWeightOptions(name, opts, ['strides', 'padding']),
+  });
+  const pads = [0, 1].map((i) => transposePadding(filter[i], hyper.strides[i], padding)) as [[number, number], [number, number]];
+  const outLength = (size: number, i: number) => (size - 1) * hyper.strides[i] + 1 + pads[i][0] + pads[i][1] - filter[i] + 1;
+  const layout = '[N, H, W, C] (NHWC)';
+  const layer: Layer<ConvTransposeHyper, Tensor> = {
+    name: 'ConvTranspose',
+    hyper,
+    init(key: Key, inputShape: ShapeTree, dtype: DType = 'float32'): InitResult {
+      const s = checkInputShape(name, inputShape, 4, layout);
+      const cin = s[3];
+      const width = outChannels * hyper.s[1];
+      const params = drawWeights(key, [filter[0], filter[1], cin, width], [width], (cin * filter[0] * filter[1]) / hyper.s[0], hyper, checkDType(name, dtype));
+      return { params, outputShape: [s[0], outLength(s[1], 0), outLength(s[2], 1), width] };
+    },
+    apply(params: Params, xIn: Activation): Tensor {
+      const x = checkInputTensor(name, xIn, 4, layout);
+      const W = paramLeaf(name, params, 'W');
+      const expected = [filter[0], filter[1], x.shape[3], outChannels * hyper.s[1]];
+      if (W.rank !== 4 || W.shape.some((d, i) => d !== expected[i])) {
+        throw new Error(`${name}: input [${x.shape.join(',')}] does not match kernel [${W.shape.join(',')}] (expected [${expected.join(',')}])`);
+      }
+      return tg.tidy(() => {
+        const e = effective(name, params, x.shape[3] * filter[0] * filter[1], hyper);
+        const h = tg.conv2d(x, e.W, { inputDilation: hyper.strides, padding: pads });
+        return e.b === null ? h : tg.add(h, e.b);
+      });
+    },
+  };
+  return withKernel(layer, convTransposeRule(name, hyper));
 }

@@ -16,7 +16,7 @@
 import type { DType, Key, Tensor } from '../engine/index.ts';
 import * as tg from '../engine/index.ts';
 import type { Dataset } from '../data/split.ts';
-import type { Params } from './layer.ts';
+import type { ApplyOptions, Params } from './layer.ts';
 import type { Optimizer } from './optimizers.ts';
 
 /** Inputs and targets with the examples along axis 0. */
@@ -44,7 +44,14 @@ export interface TrainProgress {
   loss: number;
 }
 
-export type ApplyFn = (params: Params, x: Tensor) => Tensor;
+/**
+ * The network function. `train` passes `{ key }` as a third argument, a fresh key per step, so
+ * stochastic layers (Dropout) draw new masks each step; functions of two arguments ignore it.
+ */
+/** foldIn index of the stochastic-layer key stream ('drop' in ASCII): far from the epoch numbers. */
+const STOCHASTIC_STREAM = 0x64726f70;
+
+export type ApplyFn = (params: Params, x: Tensor, opts?: ApplyOptions) => Tensor;
 export type LossFn = (pred: Tensor, target: Tensor) => Tensor;
 
 export interface TrainOptions<S> {
@@ -60,7 +67,10 @@ export interface TrainOptions<S> {
   steps: number;
   /** Minibatch size; default (or >= N): full batch. */
   batchSize?: number;
-  /** Key of the minibatch shuffling (default tg.key(0)); unused for full batch. */
+  /**
+   * Key of the minibatch shuffling (default tg.key(0)); unused for full batch. Step s also passes
+   * apply the key foldIn(foldIn(key, STOCHASTIC_STREAM), s) for its stochastic layers (Dropout).
+   */
   key?: Key;
   /** Report every this many steps (default 1); the last step is always reported. */
   evalEvery?: number;
@@ -173,7 +183,10 @@ export async function train<S>(opts: TrainOptions<S>): Promise<TrainResult<S>> {
   const { apply, loss, optimizer, data, steps, onProgress } = opts;
   const key = opts.key ?? tg.key(0);
   const fullBatch = batchSize === n;
-  const objective = (p: Params, xb: Tensor, yb: Tensor): Tensor => loss(apply(p, xb), yb);
+  // A stream of per-step keys for stochastic layers, apart from the shuffling keys foldIn(key, epoch).
+  const stochastic = tg.foldIn(key, STOCHASTIC_STREAM);
+  let stepKey = stochastic;
+  const objective = (p: Params, xb: Tensor, yb: Tensor): Tensor => loss(apply(p, xb, { key: stepKey }), yb);
   const valueAndGrad = tg.valueAndGrad(objective);
 
   const initialParams = opts.params;
@@ -190,6 +203,7 @@ export async function train<S>(opts: TrainOptions<S>): Promise<TrainResult<S>> {
   try {
     for (let step = 0; step < steps; step++) {
       const report = step % evalEvery === 0 || step === steps - 1;
+      stepKey = tg.foldIn(stochastic, step);
       const out = tg.tidy(() => {
         let xb = data.x;
         let yb = data.y;

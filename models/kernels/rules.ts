@@ -15,8 +15,9 @@
  * here (gradients with respect to W ~ N(0, sigma_w^2 / fanIn) and b ~ N(0, sigma_b^2)):
  * d h / d W contributes sum_i x_i x'_i = fanIn * K, d h / d b contributes 1, and earlier layers
  * reach h through W, contributing sigma_w^2 Theta. It grows with the widths, unlike the NTK
- * parameterization's. This is neural-tangents' rule with its width-scaling factor s = 1 (it
- * divides fanIn by s, the ratio to a reference width, to keep the limit finite).
+ * parameterization's. This is neural-tangents' rule; its width scalings s = (s_in, s_out) (the
+ * layer's option `s`) divide fanIn by s_in, the ratio of the actual to a reference width, so the
+ * standard NTK of a network whose hidden widths all scale with s stays finite as s grows.
  *
  * Nonlinearities: K' = T(Sigma), Theta' = Theta * Tdot(Sigma), entrywise over sample and position
  * pairs, Sigma built from the self-covariances at the two positions and the cross entry.
@@ -58,6 +59,12 @@ export interface AffineHyper {
   readonly W_std: number | Tensor;
   readonly b_std: number | Tensor | null;
   readonly parameterization: 'ntk' | 'standard';
+  /**
+   * stax's width scalings (s_in, s_out) of the standard parameterization (default [1, 1]): the
+   * finite layer has s_in times the reference input width and s_out times the output width, and
+   * the standard NTK reads the reference fan-in, fanIn / s_in.
+   */
+  readonly s?: readonly [number, number];
 }
 
 /** x^2 of a number or a tensor. */
@@ -105,7 +112,8 @@ export function denseRule(name: string, hyper: AffineHyper & { readonly out: num
   return (kt, ctx) => {
     const k = singleState(name, kt);
     requireDense(name, k);
-    return affine(k, ctx, hyper, k.channels, hyper.out, k.spatial, (a) => a);
+    const [sIn, sOut] = hyper.s ?? [1, 1];
+    return affine(k, ctx, hyper, k.channels / sIn, hyper.out * sOut, k.spatial, (a) => a);
   };
 }
 
@@ -126,6 +134,8 @@ interface AxisWindow {
   readonly out: number;
   readonly lo: number;
   readonly hi: number;
+  /** Zeros inserted between input positions (a transposed convolution's stride); 1 otherwise. */
+  readonly inDilation: number;
 }
 
 /**
@@ -135,7 +145,25 @@ interface AxisWindow {
  */
 function axisWindow(size: number, window: number, stride: number, dilation: number, padding: 'SAME' | 'VALID'): AxisWindow {
   const [lo, hi] = tg.windowPadding(padding, size, window, stride, dilation);
-  return { size, window, stride, dilation, out: tg.windowOutputLength(size, window, stride, dilation, padding), lo, hi };
+  return { size, window, stride, dilation, out: tg.windowOutputLength(size, window, stride, dilation, padding), lo, hi, inDilation: 1 };
+}
+
+/**
+ * The padding [before, after] of a transposed convolution along one axis, as jax.lax.conv_transpose
+ * (which stax's ConvTranspose calls): the input dilated by the stride, then swept at stride 1
+ * with this padding; SAME gives size * stride outputs, VALID size * stride + max(window - stride, 0).
+ * @example transposePadding(3, 2, 'SAME') // [2, 1]
+ */
+export function transposePadding(window: number, stride: number, padding: 'SAME' | 'VALID'): [number, number] {
+  const len = padding === 'SAME' ? window + stride - 2 : window + stride - 2 + Math.max(window - stride, 0);
+  const before = padding === 'SAME' && stride <= window - 1 ? Math.ceil(len / 2) : window - 1;
+  return [before, len - before];
+}
+
+/** The window of a transposed convolution along one axis (see transposePadding). */
+function transposeAxisWindow(size: number, window: number, stride: number, padding: 'SAME' | 'VALID'): AxisWindow {
+  const [lo, hi] = transposePadding(window, stride, padding);
+  return { size, window, stride: 1, dilation: 1, out: (size - 1) * stride + 1 + lo + hi - window + 1, lo, hi, inDilation: stride };
 }
 
 /**
@@ -152,7 +180,7 @@ function pairWindowSum(a: Tensor, axis: 0 | 1, g: AxisWindow, filter: Tensor): T
   const others = axis === 0 ? [Y1, Y2] : [X1, X2];
   const moved = tg.transpose(a, perm);
   const img = tg.reshape(moved, [B * others[0] * others[1], axis === 0 ? X1 : Y1, axis === 0 ? X2 : Y2, 1]);
-  const out = tg.conv2d(img, filter, { strides: [g.stride, g.stride], dilation: [g.dilation, g.dilation], padding: [[g.lo, g.hi], [g.lo, g.hi]] });
+  const out = tg.conv2d(img, filter, { strides: [g.stride, g.stride], dilation: [g.dilation, g.dilation], inputDilation: [g.inDilation, g.inDilation], padding: [[g.lo, g.hi], [g.lo, g.hi]] });
   const back = tg.reshape(out, [B, others[0], others[1], g.out, g.out]);
   // Undo the move: [B, o1, o2, q1, q2] -> positions in their original slots.
   return tg.transpose(back, axis === 0 ? [0, 3, 1, 4, 2] : [0, 1, 3, 2, 4]);
@@ -176,7 +204,7 @@ function windowSum(a: Tensor, lead: number, layout: SpatialLayout, gh: AxisWindo
   if (layout === 'diagonal') {
     const img = tg.reshape(a, [B, gh.size, gw.size, 1]);
     const ones = tg.ones([gh.window, gw.window, 1, 1], a.dtype, a.backend);
-    const out = tg.conv2d(img, ones, { strides: [gh.stride, gw.stride], dilation: [gh.dilation, gw.dilation], padding: [[gh.lo, gh.hi], [gw.lo, gw.hi]] });
+    const out = tg.conv2d(img, ones, { strides: [gh.stride, gw.stride], dilation: [gh.dilation, gw.dilation], inputDilation: [gh.inDilation, gw.inDilation], padding: [[gh.lo, gh.hi], [gw.lo, gw.hi]] });
     return tg.reshape(out, [...leadShape, gh.out, gw.out]);
   }
   let t = tg.reshape(a, [B, gh.size, gw.size, gh.size, gw.size]);
@@ -198,12 +226,40 @@ export function convRule(name: string, hyper: ConvKernelHyper): KernelRule {
     if (gh.out < 1 || gw.out < 1) throw new Error(`${name}: the filter does not fit the ${k.spatial.join('x')} input with ${hyper.padding} padding`);
     const F = hyper.filterShape[0] * hyper.filterShape[1];
     const unscaled = (a: Tensor, lead: number) => tg.mul(windowSum(a, lead, k.layout, gh, gw, 'identity'), 1 / F);
-    return affine(k, ctx, hyper, k.channels * F, hyper.outChannels, [gh.out, gw.out], unscaled);
+    const [sIn, sOut] = hyper.s ?? [1, 1];
+    return affine(k, ctx, hyper, (k.channels * F) / sIn, hyper.outChannels * sOut, [gh.out, gw.out], unscaled);
+  };
+}
+
+export interface ConvTransposeKernelHyper extends AffineHyper {
+  readonly outChannels: number;
+  readonly filterShape: readonly [number, number];
+  readonly strides: readonly [number, number];
+  readonly padding: 'SAME' | 'VALID';
+}
+
+/**
+ * ConvTranspose (stax's shared-weight transposed convolution): the affine rule with A = the sum,
+ * over the filter taps that reach an output position, of the input kernel at the shifted position
+ * pair, divided by the filter size kh kw (the weights' fan-in is C kh kw, however many taps a
+ * position receives) - Conv's rule on the stride-dilated input at stride 1.
+ * @example convTransposeRule('ConvTranspose', { outChannels: 4, filterShape: [3, 3], strides: [2, 2], padding: 'SAME', W_std: 1, b_std: null, parameterization: 'ntk' })
+ */
+export function convTransposeRule(name: string, hyper: ConvTransposeKernelHyper): KernelRule {
+  return (kt, ctx) => {
+    const k = singleState(name, kt);
+    requireImage(name, k);
+    const gh = transposeAxisWindow(k.spatial[0], hyper.filterShape[0], hyper.strides[0], hyper.padding);
+    const gw = transposeAxisWindow(k.spatial[1], hyper.filterShape[1], hyper.strides[1], hyper.padding);
+    const F = hyper.filterShape[0] * hyper.filterShape[1];
+    const unscaled = (a: Tensor, lead: number) => tg.mul(windowSum(a, lead, k.layout, gh, gw, 'identity'), 1 / F);
+    const [sIn, sOut] = hyper.s ?? [1, 1];
+    return affine(k, ctx, hyper, (k.channels * F) / sIn, hyper.outChannels * sOut, [gh.out, gw.out], unscaled);
   };
 }
 
 /** The diagonal (p, p) of a 'full' kernel tensor [...lead, H, W, H, W], as [...lead, H, W]. */
-function positionDiagonal(a: Tensor, lead: number): Tensor {
+export function positionDiagonal(a: Tensor, lead: number): Tensor {
   const leadShape = a.shape.slice(0, lead);
   const [H, W] = a.shape.slice(lead, lead + 2);
   const S = H * W;
@@ -301,15 +357,39 @@ export function avgPoolRule(
   name: string,
   hyper: { readonly window: readonly [number, number]; readonly strides: readonly [number, number]; readonly padding: 'SAME' | 'VALID' },
 ): KernelRule {
+  return windowPoolRule(name, hyper, true, "{ spatial: 'full' } (or 'auto')");
+}
+
+/**
+ * SumPool: each side summed over its window independently (AvgPool's rule times the window size
+ * squared). Needs the full position-pair kernel.
+ * @example sumPoolRule('SumPool([2,2])', { window: [2, 2], strides: [2, 2], padding: 'VALID' })
+ */
+export function sumPoolRule(
+  name: string,
+  hyper: { readonly window: readonly [number, number]; readonly strides: readonly [number, number]; readonly padding: 'SAME' | 'VALID' },
+): KernelRule {
+  return windowPoolRule(name, hyper, false, "{ spatial: 'full' }");
+}
+
+function windowPoolRule(
+  name: string,
+  hyper: { readonly window: readonly [number, number]; readonly strides: readonly [number, number]; readonly padding: 'SAME' | 'VALID' },
+  average: boolean,
+  howToGetFull: string,
+): KernelRule {
   return (kt) => {
     const k = singleState(name, kt);
     requireImage(name, k);
-    if (k.layout !== 'full') throw new Error(`${name}: needs the full position-pair kernel; compute it with { spatial: 'full' } (or 'auto')`);
+    if (k.layout !== 'full') throw new Error(`${name}: needs the full position-pair kernel; compute it with ${howToGetFull}`);
     const gh = axisWindow(k.spatial[0], hyper.window[0], hyper.strides[0], 1, hyper.padding);
     const gw = axisWindow(k.spatial[1], hyper.window[1], hyper.strides[1], 1, hyper.padding);
     if (gh.out < 1 || gw.out < 1) throw new Error(`${name}: the window does not fit the ${k.spatial.join('x')} input`);
-    const inv = 1 / (hyper.window[0] * hyper.window[1]);
-    const pool = (lead: number) => (a: Tensor) => tg.mul(windowSum(a, lead, 'full', gh, gw, 'ones'), inv * inv);
+    const inv = average ? 1 / (hyper.window[0] * hyper.window[1]) : 1;
+    const pool = (lead: number) => (a: Tensor) => {
+      const summed = windowSum(a, lead, 'full', gh, gw, 'ones');
+      return inv === 1 ? summed : tg.mul(summed, inv * inv);
+    };
     return { ...k, ...mapKernels(k, pool(2), pool(1)), spatial: [gh.out, gw.out] };
   };
 }
@@ -329,6 +409,20 @@ export function globalAvgPoolRule(name: string): KernelRule {
     requireImage(name, k);
     if (k.layout !== 'full') throw new Error(`${name}: needs the full position-pair kernel; compute it with { spatial: 'full' } (or 'auto')`);
     return { ...k, ...mapKernels(k, (a) => meanTrailing(a, 4)), layout: 'none', spatial: [] };
+  };
+}
+
+/**
+ * GlobalSumPool: the sum of the kernel over all position pairs (GlobalAvgPool's times (H W)^2).
+ * @example globalSumPoolRule('GlobalSumPool')
+ */
+export function globalSumPoolRule(name: string): KernelRule {
+  return (kt) => {
+    const k = singleState(name, kt);
+    requireImage(name, k);
+    if (k.layout !== 'full') throw new Error(`${name}: needs the full position-pair kernel; compute it with { spatial: 'full' }`);
+    const sum = (a: Tensor) => tg.sum(a, [a.rank - 4, a.rank - 3, a.rank - 2, a.rank - 1]);
+    return { ...k, ...mapKernels(k, sum), layout: 'none', spatial: [] };
   };
 }
 
@@ -384,6 +478,20 @@ function combineStates(ks: readonly KernelState[], weights: readonly number[] | 
   };
 }
 
+/** Throws unless every pair of branches comes out of different random affine maps. */
+function requireIndependent(name: string, ks: readonly KernelState[]): void {
+  for (let i = 0; i < ks.length; i++) {
+    for (let j = i + 1; j < ks.length; j++) {
+      if (ks[i].sources.some((s) => ks[j].sources.includes(s))) {
+        throw new Error(
+          `${name}: branches ${i} and ${j} are not independent (neither has a Dense / Conv of its own since the fan-out), ` +
+            'so their kernels do not combine; give at least one of them a Dense or Conv layer',
+        );
+      }
+    }
+  }
+}
+
 /**
  * fanInSum: the kernels of independent branches add. Refuses branches that share their last
  * random affine map (e.g. two Identity branches, or Identity next to a branch without any Dense
@@ -396,20 +504,47 @@ export function fanInSumRule(name: string): KernelRule {
     const ks = stateList(name, kt).map((k, i) => singleState(`${name} (input ${i})`, k));
     if (ks.length === 1) return ks[0];
     sameLayout(name, ks);
-    for (let i = 0; i < ks.length; i++) {
-      for (let j = i + 1; j < ks.length; j++) {
-        if (ks[i].sources.some((s) => ks[j].sources.includes(s))) {
-          throw new Error(
-            `${name}: branches ${i} and ${j} are not independent (neither has a Dense / Conv of its own since the fan-out), ` +
-              'so their kernels do not add; give at least one of them a Dense or Conv layer',
-          );
-        }
-      }
-    }
+    requireIndependent(name, ks);
     if (ks.filter((k) => !k.isGaussian).length > 1) {
       throw new Error(`${name}: more than one input is non-Gaussian (ends in a nonlinearity); only one branch may, the others must end in a Dense / Conv (or Identity of one)`);
     }
     return { ...ks[0], ...combineStates(ks, null), isGaussian: ks.every((k) => k.isGaussian) };
+  };
+}
+
+/**
+ * fanInProd, as stax.FanInProd: the elementwise product of independent branches has the product
+ * of their NNGP kernels, and by the product rule the NTK sum_i Theta_i prod_{j != i} K_j. Refuses
+ * branches that share their last random affine map (their values are not independent, e.g.
+ * Identity times Identity is x^2). The product is not Gaussian (unless there is one branch).
+ * @example fanInProdRule('fanInProd')
+ */
+export function fanInProdRule(name: string): KernelRule {
+  return (kt) => {
+    const ks = stateList(name, kt).map((k, i) => singleState(`${name} (input ${i})`, k));
+    if (ks.length === 1) return ks[0];
+    sameLayout(name, ks);
+    requireIndependent(name, ks);
+    const shared = ks.every((k) => k.cov2 === k.cov1);
+    const product = (ts: readonly Tensor[]) => ts.slice(1).reduce((acc, t) => tg.mul(acc, t), ts[0]);
+    let nngp = ks[0].nngp;
+    let ntk = ks[0].ntk;
+    for (const k of ks.slice(1)) {
+      // (prod_{j<i} K_j)' = sum over the factors so far: Theta_acc K_i + K_acc Theta_i.
+      if (ntk !== null) ntk = tg.add(tg.mul(ntk, k.nngp), tg.mul(nngp, k.ntk!));
+      nngp = tg.mul(nngp, k.nngp);
+    }
+    const cov1 = product(ks.map((k) => k.cov1));
+    return {
+      ...ks[0],
+      nngp,
+      ntk,
+      cov1,
+      cov2: shared ? cov1 : product(ks.map((k) => k.cov2)),
+      symmetric: ks.every((k) => k.symmetric),
+      sources: [...new Set(ks.flatMap((k) => k.sources))],
+      isGaussian: false,
+    };
   };
 }
 

@@ -11,7 +11,36 @@ import * as tg from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
 import { convRule, denseRule, serialRule } from '../../models/kernels/rules.ts';
 import type { KernelRule } from '../../models/kernels/state.ts';
-import { AvgPool, Conv, Dense, Elementwise, Erf, Flatten, GlobalAvgPool, Relu, Tanh, computeKernel, fanInSum, fanOut, parallel, serial, type AnyLayer, type KernelLayer } from '../../models/index.ts';
+import {
+  Abs,
+  AvgPool,
+  Conv,
+  ConvTranspose,
+  Dense,
+  Dropout,
+  Elementwise,
+  Erf,
+  Exp,
+  Flatten,
+  Gaussian,
+  Gelu,
+  GlobalAvgPool,
+  LayerNorm,
+  LeakyRelu,
+  Relu,
+  Sign,
+  Sin,
+  SumPool,
+  Tanh,
+  computeKernel,
+  fanInProd,
+  fanInSum,
+  fanOut,
+  parallel,
+  serial,
+  type AnyLayer,
+  type KernelLayer,
+} from '../../models/index.ts';
 
 const o = { W_std: 1.3, b_std: 0.2 };
 const so = { ...o, parameterization: 'standard' as const };
@@ -31,6 +60,17 @@ const nets: { name: string; net: () => KernelLayer; shape: (n: number) => number
     name: 'CNN full: Conv -> Erf -> AvgPool -> residual Conv -> GlobalAvgPool',
     net: () => serial(Conv(3, [2, 2], { padding: 'SAME', ...o }), Erf(), AvgPool([2, 2], [1, 1], 'SAME'), Conv(3, [2, 2], { padding: 'SAME', ...o }), fanOut(2), parallel(Relu(), Conv(3, [1, 1], o)), fanInSum(), GlobalAvgPool(), Dense(1)),
     shape: (n) => [n, 3, 3, 2],
+    spatial: 'full',
+  },
+  {
+    name: 'MLP of the stax activations: LeakyRelu -> Gelu -> LayerNorm -> Sin -> Gaussian -> Sign -> Exp, Dropout, fanInProd',
+    net: () => serial(Dense(5, o), LeakyRelu(0.2), Dense(4, so), Gelu(), Dense(4, o), LayerNorm({ eps: 0.01 }), Sin({ a: 1.1, b: 0.8, c: 0.3 }), Dense(4, o), Gaussian({ a: 1.2, b: -0.3 }), Dropout(0.8), fanOut(2), parallel(Dense(3, o), serial(Dense(3, o), Sign())), fanInProd(), Dense(3, o), Exp({ a: 0.5, b: 0.4 }), Dense(1, o)),
+    shape: (n) => [n, 3],
+  },
+  {
+    name: 'CNN full: ConvTranspose -> Abs -> SumPool -> Conv',
+    net: () => serial(ConvTranspose(3, [2, 2], { strides: 2, padding: 'SAME', ...o }), Abs(), SumPool([2, 2], [2, 1]), Conv(2, [2, 2], so), Relu(), Flatten(), Dense(1, o)),
+    shape: (n) => [n, 2, 2, 2],
     spatial: 'full',
   },
 ];

@@ -14,17 +14,36 @@
 import * as tg from '../../engine/index.ts';
 import type { DType, Key, Tensor } from '../../engine/index.ts';
 import {
+  ABRelu,
+  Abs,
   AvgPool,
   Conv,
+  ConvTranspose,
+  Cos,
   Dense,
+  Dropout,
   Elementwise,
+  ElementwiseNumerical,
   Erf,
+  Exp,
   Flatten,
+  Gaussian,
+  Gelu,
   GlobalAvgPool,
+  GlobalSumPool,
+  Hermite,
   Identity,
+  LayerNorm,
+  LeakyRelu,
+  Rbf,
   Relu,
+  SigmoidLike,
+  Sign,
+  Sin,
+  SumPool,
   Tanh,
   fanInConcat,
+  fanInProd,
   fanInSum,
   fanOut,
   isSingleShape,
@@ -84,8 +103,44 @@ export const LAYER_CASES: LayerCase[] = [
     make: () => serial(Conv(3, [2, 2], { padding: 'SAME', b_std: 0.1 }), Relu(), AvgPool([2, 2], [2, 2]), Flatten(), Dense(2)),
     inputShape: img(4, 4, 2),
   },
+  // neural-tangents stax parity layers.
+  { name: 'Dense standard, s = [2, 3]', make: () => Dense(2, { W_std: 1.3, b_std: 0.4, parameterization: 'standard', s: [2, 3] }), inputShape: vec(4) },
+  { name: 'Conv standard, s = [3, 2]', make: () => Conv(2, [2, 2], { padding: 'SAME', b_std: 0.2, parameterization: 'standard', s: [3, 2] }), inputShape: img(3, 3, 2) },
+  { name: 'ConvTranspose SAME stride [2, 1] ntk + bias', make: () => ConvTranspose(2, [3, 2], { strides: [2, 1], padding: 'SAME', W_std: 1.2, b_std: 0.3 }), inputShape: img(2, 3, 2) },
+  { name: 'ConvTranspose VALID stride 3 standard', make: () => ConvTranspose(2, [2, 2], { strides: 3, parameterization: 'standard', b_std: 0.2 }), inputShape: img(2, 2, 3) },
+  { name: 'ABRelu(-0.4, 1.7)', make: () => ABRelu(-0.4, 1.7), inputShape: vec(6) },
+  { name: 'LeakyRelu(0.1)', make: () => LeakyRelu(0.1), inputShape: img(2, 2, 2) },
+  { name: 'Abs', make: () => Abs(), inputShape: vec(5) },
+  { name: 'Sign (zero derivative)', make: () => Sign(), inputShape: vec(5) },
+  { name: 'Gelu', make: () => Gelu(), inputShape: vec(6) },
+  { name: 'Gelu approximate', make: () => Gelu({ approximate: true }), inputShape: vec(4) },
+  { name: 'Sin(a, b, c)', make: () => Sin({ a: 1.2, b: 0.7, c: 0.3 }), inputShape: vec(5) },
+  { name: 'Cos', make: () => Cos({ b: 1.5 }), inputShape: vec(4) },
+  { name: 'Rbf(0.5)', make: () => Rbf(0.5), inputShape: vec(4) },
+  { name: 'Exp(a, b)', make: () => Exp({ a: 0.8, b: 0.4 }), inputShape: vec(4) },
+  { name: 'Gaussian(a, b)', make: () => Gaussian({ a: 1.3, b: -0.6 }), inputShape: vec(4) },
+  { name: 'SigmoidLike', make: () => SigmoidLike(), inputShape: vec(4) },
+  { name: 'Hermite(4)', make: () => Hermite(4), inputShape: vec(4) },
+  { name: 'ElementwiseNumerical(softplus, df = sigmoid)', make: () => ElementwiseNumerical((x) => tg.log1p(tg.exp(x)), 16, tg.sigmoid), inputShape: vec(4) },
+  { name: 'fanInProd', make: () => fanInProd(), inputShape: (n) => [[n, 3], [n, 3], [n, 3]] },
+  { name: 'SumPool 2x2 SAME stride [2, 1]', make: () => SumPool([2, 2], [2, 1], 'SAME'), inputShape: img(3, 4, 2) },
+  { name: 'GlobalSumPool', make: () => GlobalSumPool(), inputShape: img(2, 3, 2) },
+  { name: 'LayerNorm (features)', make: () => LayerNorm({ eps: 1e-3 }), inputShape: vec(5) },
+  { name: 'LayerNorm over [H, W, C]', make: () => LayerNorm({ axis: [1, 2, 3], eps: 1e-3 }), inputShape: img(2, 3, 2) },
+  { name: 'Dropout(0.7) train, fixed key', make: () => withApplyKey(Dropout(0.7), 11), inputShape: img(2, 2, 3) },
+  { name: 'Dropout test mode', make: () => Dropout(0.5, { mode: 'test' }), inputShape: vec(3) },
+  {
+    name: 'serial with two Dropouts and a key (split per layer)',
+    make: () => withApplyKey(serial(Dense(4, { b_std: 0.1 }), Dropout(0.6), Gelu(), Dropout(0.8), Dense(2)), 12),
+    inputShape: vec(3),
+  },
   { name: 'wideResnet depth 10, 2 channels', make: () => wideResnet({ depth: 10, constantChannels: 2, numClasses: 2, W_std: 1.4, b_std: 0.1 }), inputShape: img(4, 4, 2) },
 ];
+
+/** The layer with `{ key: tg.key(seed) }` passed to every apply (a stochastic layer, made a fixed function). */
+function withApplyKey(layer: AnyLayer, seed: number): AnyLayer {
+  return { ...layer, apply: (p: Params, x: Activation) => layer.apply(p, x, { key: tg.key(seed) }) };
+}
 
 export interface LawOptions {
   seed: number;
