@@ -25,3 +25,5 @@ export { gaussHermite, scaledTrapezoid, type GaussianRule, type QuadratureRule }
 export { reluMap, erfMap, tanhMap, tensorFunctionMap, type GaussianMap } from './kernels/host-maps.ts';
 export { reluKernelMap, erfKernelMap, type KernelMap } from './kernels/closed-forms.ts';
 export { quadratureKernelMap, tanhKernelMap, functionKernelMap } from './kernels/quadrature.ts';
+export { kernelFunction, type Kernel, type KernelFn, type KernelFnOptions, type KernelGet } from './kernels/kernel-fn.ts';
+export { batch, type BatchableKernelFn } from './kernels/batch.ts';
