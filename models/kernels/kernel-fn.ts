@@ -75,6 +75,7 @@ export interface KernelFn {
   (x1: KernelInput, x2?: KernelInput | null, get?: null, opts?: KernelFnOptions): Kernel;
   (x1: KernelInput, x2: KernelInput | null | undefined, get: KernelGet, opts?: KernelFnOptions): Tensor;
   (x1: KernelInput, x2: KernelInput | null | undefined, get: readonly KernelGet[], opts?: KernelFnOptions): { nngp?: Tensor; ntk?: Tensor };
+  (x1: KernelInput, x2?: KernelInput | null, get?: KernelGet | readonly KernelGet[] | null, opts?: KernelFnOptions): Tensor | { nngp?: Tensor; ntk?: Tensor } | Kernel;
 }
 
 /** Kernel tensors in stax's axis order: a 'full' image kernel [N1, N2, H, W, H, W] becomes [N1, N2, H, H, W, W]. */
