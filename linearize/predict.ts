@@ -23,12 +23,15 @@
  * `await hostArray(t)`), a { shape, data } array, a Matrix or a Float64Array; outputs are
  * float64 CPU tensors.
  */
-import type { Tensor } from '../engine/index.ts';
+import { Tensor } from '../engine/index.ts';
 import { addScaled, choleskySolveFactor, cholesky, matmul, matmulTransposeA, symmetricEigen, transpose, type Matrix } from '../linalg/dense.ts';
 import { assertFiniteArray, permute, readArray, toTensor, TraceLayout, type ArrayInput, type HostArray } from './host-array.ts';
 
 /** A kernel kind, as neural-tangents' `get`. */
 export type Get = 'nngp' | 'ntk';
+
+/** gpInference's kinds: 'ntkgp' is the GP posterior with the NTK as prior covariance. */
+export type GpGet = Get | 'ntkgp';
 
 /** Times in steps: null / undefined = infinity (solved exactly), a number, or a list (a leading time axis). */
 export type Times = number | readonly number[] | null | undefined;
@@ -233,7 +236,7 @@ function stackOutputs(layout: TraceLayout, parts: Float64Array[], n: number, lea
 
 /** Reads kernels by kind from a KernelArg. */
 function kernelOf(fn: string, where: string, k: KernelArg, g: Get): ArrayInput | undefined {
-  if (k !== null && typeof k === 'object' && !ArrayBuffer.isView(k) && ('nngp' in k || 'ntk' in k) && !('shape' in k && 'data' in k)) {
+  if (isKernelObject(k)) {
     const v = (k as { nngp?: ArrayInput | null; ntk?: ArrayInput | null })[g];
     return v ?? undefined;
   }
@@ -246,16 +249,16 @@ function needKernel(fn: string, where: string, k: KernelArg, g: Get): ArrayInput
   return v;
 }
 
-export function parseGet(fn: string, get: Get | readonly Get[] | null | undefined): { gets: Get[]; single: boolean } {
-  if (get === null || get === undefined) return { gets: ['nngp', 'ntk'], single: false };
-  const gets = typeof get === 'string' ? [get] : [...get];
-  for (const g of gets) if (g !== 'nngp' && g !== 'ntk') throw new Error(`${fn}: get must be 'nngp', 'ntk' or a list of them, got '${String(g)}'`);
+export function parseGet<G extends string = Get>(fn: string, get: G | readonly G[] | null | undefined, allowed: readonly G[] = ['nngp', 'ntk'] as unknown as G[]): { gets: G[]; single: boolean } {
+  if (get === null || get === undefined) return { gets: allowed.filter((g) => g !== 'ntkgp'), single: false };
+  const gets = typeof get === 'string' ? [get as G] : [...(get as readonly G[])];
+  for (const g of gets) if (!allowed.includes(g)) throw new Error(`${fn}: get must be ${allowed.map((a) => `'${a}'`).join(', ')} or a list of them, got '${String(g)}'`);
   if (gets.length === 0) throw new Error(`${fn}: get is an empty list`);
   return { gets, single: typeof get === 'string' };
 }
 
 /** The output of a predictor for each kind asked: one value for a string `get`, else an object by kind. */
-export type ByGet<T> = T | { nngp?: T; ntk?: T };
+export type ByGet<T, G extends string = Get> = T | { [K in G]?: T };
 
 /**
  * The NNGP / NTK Gaussian-process "posterior" (neural-tangents' `predict.gp_inference`): with
@@ -287,23 +290,26 @@ export function gpInference(kTrainTrain: KernelArg, yTrain: ArrayInput, opts: Om
     return choleskySolveFactor(L, b);
   };
 
-  return (get?: Get | readonly Get[] | null, kTestTrain?: KernelArg | null, kTestTest?: KernelArg | null): ByGet<Tensor | Gaussian> => {
-    const { gets, single } = parseGet(fn, get);
-    const out: { nngp?: Tensor | Gaussian; ntk?: Tensor | Gaussian } = {};
+  return (get?: GpGet | readonly GpGet[] | null, kTestTrain?: KernelArg | null, kTestTest?: KernelArg | null): ByGet<Tensor | Gaussian, GpGet> => {
+    const { gets, single } = parseGet(fn, get, ['nngp', 'ntk', 'ntkgp']);
+    const out: { nngp?: Tensor | Gaussian; ntk?: Tensor | Gaussian; ntkgp?: Tensor | Gaussian } = {};
     for (const g of gets) {
-      const Kdd = train(g);
+      // 'ntkgp' (He et al. 2020): the GP posterior with the NTK as its prior; its mean is the NTK one.
+      const kind: Get = g === 'nngp' ? 'nngp' : 'ntk';
+      const prior: Get = g === 'ntk' ? 'nngp' : kind;
+      const Kdd = train(kind);
       let mean: Float64Array;
       let m = n;
       let Ktd: Matrix | undefined;
       if (kTestTrain === null || kTestTrain === undefined) {
         mean = Float64Array.from(Y.data);
       } else {
-        const a = readArray(fn, `kTestTrain.${g}`, needKernel(fn, 'kTestTrain', kTestTrain, g));
-        assertFiniteArray(fn, `kTestTrain.${g}`, a);
-        const km = layout.kernelMatrix(`kTestTrain.${g}`, a, n);
+        const a = readArray(fn, `kTestTrain.${kind}`, needKernel(fn, 'kTestTrain', kTestTrain, kind));
+        assertFiniteArray(fn, `kTestTrain.${kind}`, a);
+        const km = layout.kernelMatrix(`kTestTrain.${kind}`, a, n);
         Ktd = km.matrix;
         m = km.n1;
-        mean = matmul(Ktd, solve(g, Y)).data;
+        mean = matmul(Ktd, solve(kind, Y)).data;
       }
       const meanT = toTensor(layout.fromMatrix(mean, m));
       if (kTestTest === null || kTestTest === undefined) {
@@ -314,12 +320,15 @@ export function gpInference(kTrainTrain: KernelArg, yTrain: ArrayInput, opts: Om
         out[g] = { mean: meanT, covariance: toTensor(layout.covarianceFromMatrix(new Float64Array(Kdd.data.length), n)) };
         continue;
       }
-      // Covariance: prior kernel (NNGP) at the test points, minus what the train data explain.
-      const Ktt = testTestMatrix(fn, layout, needKernel(fn, 'kTestTest', kTestTest, 'nngp'), m);
-      const KtdNngp = g === 'nngp' ? Ktd : testTrainMatrix(fn, layout, needKernel(fn, 'kTestTrain (the NTK covariance needs its NNGP kernel too)', kTestTrain!, 'nngp'), n, m);
-      const B = solve(g, transpose(KtdNngp)); // Theta_g^{-1} K(X, x)
+      if (g === 'ntk' && (!isKernelObject(kTrainTrain) || !isKernelObject(kTestTrain!))) {
+        throw new Error(`${fn}: the NTK posterior covariance needs both the NTK and the NNGP kernels: pass kTrainTrain and kTestTrain as { nngp, ntk }`);
+      }
+      // Covariance: the prior kernel at the test points, minus what the train data explain.
+      const Ktt = testTestMatrix(fn, layout, needKernel(fn, 'kTestTest', kTestTest, prior), m);
+      const KtdPrior = prior === kind ? Ktd : testTrainMatrix(fn, layout, needKernel(fn, 'kTestTrain', kTestTrain!, prior), n, m);
+      const B = solve(kind, transpose(KtdPrior)); // K_kind^{-1} K_prior(X, x)
       let cov: Matrix;
-      if (g === 'nngp') {
+      if (g !== 'ntk') {
         cov = addScaled(Ktt, matmul(Ktd, B), 1, -1);
       } else {
         const T1 = solve('ntk', transpose(Ktd)); // Theta^{-1} Theta(X, x)
@@ -327,12 +336,17 @@ export function gpInference(kTrainTrain: KernelArg, yTrain: ArrayInput, opts: Om
         const quad = matmulTransposeA(T1, matmul(Knngp, T1));
         const cross = matmul(Ktd, B);
         const crossT = transpose(cross);
-        cov = { rows: m * layout.keptInner().reduce((a, b) => a * b, 1), cols: quad.cols, data: quad.data.map((v, i) => v - cross.data[i] - crossT.data[i] + Ktt.data[i]) };
+        cov = { rows: quad.rows, cols: quad.cols, data: quad.data.map((v, i) => v - cross.data[i] - crossT.data[i] + Ktt.data[i]) };
       }
       out[g] = { mean: meanT, covariance: toTensor(layout.covarianceFromMatrix(cov.data, m)) };
     }
     return single ? out[gets[0]]! : out;
   };
+}
+
+/** Whether a kernel argument holds kernels by kind ({ nngp, ntk }) rather than one array. */
+function isKernelObject(k: KernelArg): boolean {
+  return k !== null && typeof k === 'object' && !ArrayBuffer.isView(k) && !(k instanceof Tensor) && ('nngp' in k || 'ntk' in k) && !('data' in k);
 }
 
 export function testTrainMatrix(fn: string, layout: TraceLayout, k: ArrayInput, n: number, m: number): Matrix {

@@ -274,6 +274,19 @@ describe('gpInference', () => {
     expect(train.covariance.shape).toEqual([4, 4]);
     expect(Math.max(...train.covariance.dataSync().map(Math.abs))).toBe(0);
     expect(() => gpInference({ ntk: p.kdd }, p.y)('ntk', { ntk: p.ktd }, { nngp: p.nngpTt })).toThrow(/no 'nngp' kernel/);
+    expect(() => gpInference(p.kdd, p.y)('ntk', p.ktd, p.ktt)).toThrow(/needs both the NTK and the NNGP kernels/);
+  });
+
+  it("'ntkgp': the NTK mean with the GP posterior covariance of the NTK prior (Gauss-Jordan reference)", () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 1e6 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 4 }), (seed, n, m) => {
+      const p = problem(seed, n, m, 2);
+      const out = gpInference({ ntk: p.kdd }, p.y)('ntkgp', { ntk: p.ktd }, { ntk: p.ktt }) as { mean: tg.Tensor; covariance: tg.Tensor };
+      const meanT = mul(p.ktd.data, m, n, gaussSolve(p.kdd.data, n, p.y.data, 2), 2);
+      const red = mul(p.ktd.data, m, n, gaussSolve(p.kdd.data, n, tr(p.ktd.data, m, n), m), m);
+      const cov = p.ktt.data.map((v, i) => v - red[i]);
+      expect(maxAbsDiff(out.mean.dataSync(), meanT)).toBeLessThan(1e-8 * scale(meanT));
+      expect(maxAbsDiff(out.covariance.dataSync(), cov)).toBeLessThan(1e-8 * scale(cov));
+    }), { numRuns: 15 });
   });
 });
 
