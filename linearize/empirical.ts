@@ -1,10 +1,10 @@
 /**
  * neural-tangents' empirical kernel factories: `empiricalNtkFn(f)`, `empiricalNngpFn(f)` and
  * `empiricalKernelFn(f)` return kernel functions of (x1, x2, [get,] params) for a network
- * f(params, x) with outputs [N, K], in neural-tangents' layouts:
- *   traceAxes  (default [-1]): output axes averaged over (the mean of the diagonal pairs, as
- *              neural-tangents divides its trace by the axis size): [N1, N2];
- *   traceAxes [] gives the full kernel [N1, N2, K, K];
+ * f(params, x) with outputs [N, ...S] (e.g. [N, K], or [N, H, W, C]), in neural-tangents' layouts:
+ * the full kernel is zipped, [N1, N2, s1, s1', s2, s2', ...] ([N1, N2, K, K] for outputs [N, K]);
+ *   traceAxes  (default [-1]): output axes averaged over (the mean of the diagonal pair, as
+ *              neural-tangents divides its trace by the axis size) and removed: [N1, N2];
  *   diagonalAxes (default []): axes kept once: [0] the batch diagonal Theta(x1_i, x2_i)
  *              ([N, K, K], or [N] traced; x2 must be null or as large as x1), [-1] the output
  *              diagonal ([N1, N2, K]).
@@ -32,28 +32,43 @@ export interface EmpiricalKernelOptions {
 /** A kernel kind. */
 export type EmpiricalGet = 'nngp' | 'ntk';
 
+/** Per output axis after the batch axis: 'pair' (both sides kept), 'trace' (mean of the diagonal) or 'diag'. */
+type AxisMode = 'pair' | 'trace' | 'diag';
+
+/** The axes as given (negative ones resolve against the output rank at each call). */
 interface Axes {
-  readonly traceOut: boolean;
+  readonly trace: readonly number[];
+  readonly diag: readonly number[];
   readonly diagBatch: boolean;
-  readonly diagOut: boolean;
 }
 
 function parseAxes(fn: string, opts: EmpiricalKernelOptions): Axes {
   if (opts === null || typeof opts !== 'object') throw new Error(`${fn}: options must be an object`);
   const known = ['traceAxes', 'diagonalAxes', 'method', 'blockSize'];
   for (const key of Object.keys(opts)) if (!known.includes(key)) throw new Error(`${fn}: unknown option '${key}' (${known.join(', ')})`);
-  const canon = (name: string, axes: readonly number[]) => {
-    if (!Array.isArray(axes)) throw new Error(`${fn}: ${name} must be an array of axes, got ${String(axes)}`);
-    return axes.map((a) => {
-      if (a !== 0 && a !== 1 && a !== -1 && a !== -2) throw new Error(`${fn}: ${name} has axis ${a}; outputs are [N, K], so axes are 0 (or -2) and 1 (or -1)`);
-      return a < 0 ? a + 2 : a;
-    });
-  };
-  const trace = canon('traceAxes', opts.traceAxes ?? [-1]);
-  const diag = canon('diagonalAxes', opts.diagonalAxes ?? []);
+  for (const [name, axes] of [['traceAxes', opts.traceAxes], ['diagonalAxes', opts.diagonalAxes]] as const) {
+    if (axes !== undefined && (!Array.isArray(axes) || axes.some((a) => !Number.isInteger(a)))) throw new Error(`${fn}: ${name} must be an array of integer axes, got ${String(axes)}`);
+  }
+  const trace = opts.traceAxes ?? [-1];
+  const diag = opts.diagonalAxes ?? [];
+  // What can be checked before the output rank is known; the rest on the first call.
   if (trace.includes(0)) throw new Error(`${fn}: traceAxes may not include the batch axis 0 (use diagonalAxes [0] for per-sample kernels)`);
-  if (trace.some((a) => diag.includes(a))) throw new Error(`${fn}: an axis cannot be both traced and diagonal (traceAxes [${opts.traceAxes}], diagonalAxes [${opts.diagonalAxes}])`);
-  return { traceOut: trace.includes(1), diagBatch: diag.includes(0), diagOut: diag.includes(1) };
+  if (trace.some((a) => diag.includes(a))) throw new Error(`${fn}: an axis cannot be both traced and diagonal (traceAxes [${trace}], diagonalAxes [${diag}])`);
+  return { trace, diag, diagBatch: diag.includes(0) };
+}
+
+/** Resolves the axes against the output rank: the mode of each non-batch output axis. */
+function axisModes(fn: string, ax: Axes, rank: number): AxisMode[] {
+  const canon = (name: string, axes: readonly number[]) => axes.map((a) => {
+    if (a < -rank || a >= rank) throw new Error(`${fn}: ${name} has axis ${a}, outside the outputs' rank ${rank}`);
+    return a < 0 ? a + rank : a;
+  });
+  const trace = canon('traceAxes', ax.trace);
+  const diag = canon('diagonalAxes', ax.diag);
+  if (trace.includes(0)) throw new Error(`${fn}: traceAxes may not include the batch axis 0 (use diagonalAxes [0] for per-sample kernels)`);
+  if (trace.some((a) => diag.includes(a))) throw new Error(`${fn}: an axis cannot be both traced and diagonal (traceAxes [${ax.trace}], diagonalAxes [${ax.diag}])`);
+  if (diag.includes(0) && !ax.diagBatch) throw new Error(`${fn}: diagonalAxes [${ax.diag}] names the batch axis by a negative index; write it as 0`);
+  return Array.from({ length: rank - 1 }, (_, i) => (trace.includes(i + 1) ? 'trace' : diag.includes(i + 1) ? 'diag' : 'pair'));
 }
 
 function checkBatches(fn: string, x1: Tensor, x2: Tensor | null, diagBatch: boolean): void {
@@ -64,38 +79,67 @@ function checkBatches(fn: string, x1: Tensor, x2: Tensor | null, diagBatch: bool
   }
 }
 
-/** The diagonal of the last two (equal) axes: [..., K, K] -> [..., K]. */
-function lastDiagonal(t: Tensor): Tensor {
-  const k = t.shape[t.rank - 1];
-  const flat = tg.reshape(t, [...t.shape.slice(0, -2), k * k]);
-  return tg.take(flat, Array.from({ length: k }, (_, i) => i * (k + 1)), t.rank - 2);
+/** The diagonal of the adjacent equal axes (pos, pos + 1): [..., d, d, ...] -> [..., d, ...]. */
+function pairDiagonal(t: Tensor, pos: number): Tensor {
+  const d = t.shape[pos];
+  const merged = tg.reshape(t, [...t.shape.slice(0, pos), d * d, ...t.shape.slice(pos + 2)]);
+  return tg.take(merged, Array.from({ length: d }, (_, i) => i * (d + 1)), pos);
 }
 
-/** A full kernel [N1, N2, K, K] reduced as asked (no batch diagonal here). */
-function reduceOutputs(full: Tensor, ax: Axes): Tensor {
-  if (ax.traceOut) return tg.mean(lastDiagonal(full), -1);
-  if (ax.diagOut) return lastDiagonal(full);
-  return full;
+/**
+ * A zipped kernel [N1, N2, a1, a2, b1, b2, ...] reduced per output axis: traced pairs become the
+ * mean of their diagonal, diagonal pairs their diagonal, the rest stay.
+ */
+function reduceZipped(full: Tensor, modes: readonly AxisMode[]): Tensor {
+  let t = full;
+  let pos = 2;
+  for (const mode of modes) {
+    if (mode === 'pair') {
+      pos += 2;
+      continue;
+    }
+    t = pairDiagonal(t, pos);
+    if (mode === 'trace') t = tg.mean(t, pos);
+    else pos += 1;
+  }
+  return t;
+}
+
+/** [N1, ...S, N2, ...S] -> the zipped [N1, N2, s1, s1', s2, s2', ...]. */
+function zip(t: Tensor, r: number): Tensor {
+  const perm = [0, r + 1];
+  for (let i = 0; i < r; i++) perm.push(1 + i, r + 2 + i);
+  return tg.transpose(t, perm);
 }
 
 function sliceRow(x: Tensor, i: number): Tensor {
   return tg.slice(x, [i, ...x.shape.slice(1).map(() => 0)], [i + 1, ...x.shape.slice(1)]);
 }
 
-function ntkOf<P>(f: ApplyFn<P>, params: P, x1: Tensor, x2: Tensor | null, ax: Axes, opts: EmpiricalKernelOptions): Tensor {
+/** f with its outputs flattened per sample, [N, ...S] -> [N, prod S] (what ntk.ts computes on), and S. */
+function flattened<P>(fn: string, f: ApplyFn<P>, params: P, x: Tensor): { g: ApplyFn<P>; outShape: number[] } {
+  const out = f(params, sliceRow(x, 0));
+  const outShape = out.shape.slice(1);
+  out.dispose();
+  if (out.rank < 1 || out.shape[0] !== 1) throw new Error(`${fn}: the network must map a batch of inputs to outputs [N, ...], got [${out.shape}] for one input`);
+  if (out.rank === 2) return { g: f, outShape };
+  return { g: (p: P, xx: Tensor) => tg.reshape(f(p, xx), [xx.shape[0], -1]), outShape };
+}
+
+function ntkOf<P>(fn: string, f: ApplyFn<P>, params: P, x1: Tensor, x2: Tensor | null, ax: Axes, opts: EmpiricalKernelOptions): Tensor {
   const method = opts.method ?? 'structured';
   const blockSize = opts.blockSize ?? 64;
-  const pair = (a: Tensor, b: Tensor | undefined): Tensor => {
-    // Traced without an output diagonal: the traced kernel directly (cheaper than the full one).
-    if (ax.traceOut) return empiricalNtk(f, params, a, b ?? a, { method, blockSize, trace: true });
-    const flat = empiricalNtk(f, params, a, b ?? a, { method, blockSize });
-    const n1 = a.shape[0];
-    const n2 = (b ?? a).shape[0];
-    const k = flat.shape[0] / n1;
-    const full = tg.transpose(tg.reshape(flat, [n1, k, n2, k]), [0, 2, 1, 3]);
-    return reduceOutputs(full, ax);
-  };
   return tg.tidy(() => {
+    const { g, outShape } = flattened(fn, f, params, x1);
+    const modes = axisModes(fn, ax, outShape.length + 1);
+    const pair = (a: Tensor, b: Tensor | undefined): Tensor => {
+      // Outputs [N, K] traced over K: ntk.ts's traced kernel directly (cheaper than the full one).
+      if (modes.length === 1 && modes[0] === 'trace') return empiricalNtk(g, params, a, b ?? a, { method, blockSize, trace: true });
+      const flat = empiricalNtk(g, params, a, b ?? a, { method, blockSize });
+      const n1 = a.shape[0];
+      const n2 = (b ?? a).shape[0];
+      return reduceZipped(zip(tg.reshape(flat, [n1, ...outShape, n2, ...outShape]), outShape.length), modes);
+    };
     if (!ax.diagBatch) return pair(x1, x2 ?? undefined);
     // Batch diagonal: Theta(x1_i, x2_i) per sample, [N, ...].
     const parts = Array.from({ length: x1.shape[0] }, (_, i) => {
@@ -106,20 +150,26 @@ function ntkOf<P>(f: ApplyFn<P>, params: P, x1: Tensor, x2: Tensor | null, ax: A
   });
 }
 
-function nngpOf<P>(f: ApplyFn<P>, params: P, x1: Tensor, x2: Tensor | null, ax: Axes): Tensor {
+function nngpOf<P>(fn: string, f: ApplyFn<P>, params: P, x1: Tensor, x2: Tensor | null, ax: Axes): Tensor {
   return tg.tidy(() => {
     const f1 = f(params, x1);
     const f2 = x2 ? f(params, x2) : f1;
-    if (f1.rank !== 2) throw new Error(`empirical NNGP: the network must map a batch to outputs [N, K], got [${f1.shape}]`);
-    const k = f1.shape[1];
+    if (f1.rank < 1) throw new Error(`${fn}: the network must map a batch to outputs [N, ...], got a scalar`);
+    const outShape = f1.shape.slice(1);
+    const r = outShape.length;
+    const modes = axisModes(fn, ax, r + 1);
+    const n1 = f1.shape[0];
+    const n2 = f2.shape[0];
+    if (r === 1 && modes[0] === 'trace' && !ax.diagBatch) return tg.div(tg.matmul(f1, f2, { transposeB: true }), outShape[0]);
     if (ax.diagBatch) {
-      if (ax.traceOut) return tg.mean(tg.mul(f1, f2), 1);
-      if (ax.diagOut) return tg.mul(f1, f2);
-      return tg.mul(tg.reshape(f1, [f1.shape[0], k, 1]), tg.reshape(f2, [f2.shape[0], 1, k])); // f1[i, k] f2[i, l]
+      // Per sample the outer product f1[i] ⊗ f2[i], zipped [N, 1, a1, a2, ...] through the same reduction.
+      const outer = tg.mul(tg.reshape(f1, [n1, ...outShape, ...outShape.map(() => 1)]), tg.reshape(f2, [n2, ...outShape.map(() => 1), ...outShape]));
+      const zipped = tg.transpose(tg.reshape(outer, [n1, 1, ...outShape, ...outShape]), [0, 1, ...outShape.flatMap((_, i) => [2 + i, 2 + r + i])]);
+      const t = reduceZipped(zipped, modes);
+      return tg.reshape(t, [n1, ...t.shape.slice(2)]);
     }
-    if (ax.traceOut) return tg.div(tg.matmul(f1, f2, { transposeB: true }), k);
-    if (ax.diagOut) return tg.mul(tg.reshape(f1, [f1.shape[0], 1, k]), tg.reshape(f2, [1, f2.shape[0], k]));
-    return tg.mul(tg.reshape(f1, [f1.shape[0], 1, k, 1]), tg.reshape(f2, [1, f2.shape[0], 1, k]));
+    const outer = tg.mul(tg.reshape(f1, [n1, ...outShape, 1, ...outShape.map(() => 1)]), tg.reshape(f2, [1, ...outShape.map(() => 1), n2, ...outShape]));
+    return reduceZipped(zip(outer, r), modes);
   });
 }
 
@@ -137,7 +187,7 @@ export function empiricalNtkFn<P>(f: ApplyFn<P>, opts: EmpiricalKernelOptions = 
   const ax = parseAxes(fn, opts);
   const out = (x1: Tensor, x2: Tensor | null | undefined, params: P) => {
     checkBatches(fn, x1, x2 ?? null, ax.diagBatch);
-    return ntkOf(f, params, x1, x2 ?? null, ax, opts);
+    return ntkOf(fn, f, params, x1, x2 ?? null, ax, opts);
   };
   return Object.assign(out, { batchDiagonal: ax.diagBatch });
 }
@@ -152,7 +202,7 @@ export function empiricalNngpFn<P>(f: ApplyFn<P>, opts: EmpiricalKernelOptions =
   const ax = parseAxes(fn, opts);
   const out = (x1: Tensor, x2: Tensor | null | undefined, params: P) => {
     checkBatches(fn, x1, x2 ?? null, ax.diagBatch);
-    return nngpOf(f, params, x1, x2 ?? null, ax);
+    return nngpOf(fn, f, params, x1, x2 ?? null, ax);
   };
   return Object.assign(out, { batchDiagonal: ax.diagBatch });
 }
@@ -179,7 +229,7 @@ export function empiricalKernelFn<P>(f: ApplyFn<P>, opts: EmpiricalKernelOptions
     checkBatches(fn, x1, x2 ?? null, ax.diagBatch);
     const gets: EmpiricalGet[] = get === null || get === undefined ? ['nngp', 'ntk'] : typeof get === 'string' ? [get] : [...get];
     for (const g of gets) if (g !== 'nngp' && g !== 'ntk') throw new Error(`${fn}: get must be 'nngp', 'ntk', a list of them or null, got '${String(g)}'`);
-    const one = (g: EmpiricalGet) => (g === 'ntk' ? ntkOf(f, params, x1, x2 ?? null, ax, opts) : nngpOf(f, params, x1, x2 ?? null, ax));
+    const one = (g: EmpiricalGet) => (g === 'ntk' ? ntkOf(fn, f, params, x1, x2 ?? null, ax, opts) : nngpOf(fn, f, params, x1, x2 ?? null, ax));
     if (typeof get === 'string') return one(get);
     return Object.fromEntries(gets.map((g) => [g, one(g)]));
   };

@@ -18,7 +18,8 @@ function fdJacobian(apply: (p: unknown, x: tg.Tensor) => tg.Tensor, params: unkn
   const values = leaves.map((l) => Float64Array.from(l.dataSync()));
   const P = values.reduce((a, v) => a + v.length, 0);
   const out0 = apply(params, x);
-  const [n, k] = out0.shape;
+  const n = out0.shape[0];
+  const k = out0.size / n;
   const J = new Float64Array(n * k * P);
   const h = 1e-5;
   let col = 0;
@@ -142,12 +143,75 @@ describe('empiricalNtkFn / empiricalNngpFn / empiricalKernelFn', () => {
     }), { numRuns: 15 });
   });
 
+  it('outputs of any rank ([N, H, W, C] of a conv): zipped full NTK / NNGP and per-axis trace / diagonal against finite differences and loops', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 }), fc.constantFrom<[number[], number[]]>([[], []], [[-1], []], [[-1], [1]], [[2], [-1]], [[1, 3], [2]], [[-1], [0]]), (seed, n1, n2, [traceAxes, diagonalAxes]) => {
+      const params = { w: tg.normal(tg.key(seed), [2, 2, 2, 2], 'float64'), b: tg.normal(tg.key(seed + 1), [2], 'float64') };
+      const apply = (p: typeof params, x: tg.Tensor) => tg.tanh(tg.add(tg.conv2d(x, tg.mul(p.w, 0.5), { padding: 'SAME' }), p.b));
+      const x1 = tg.normal(tg.key(seed + 2), [n1, 2, 3, 2], 'float64');
+      const x2 = diagonalAxes.includes(0) ? null : tg.normal(tg.key(seed + 3), [n2, 2, 3, 2], 'float64');
+      const S = [2, 3, 2];
+      const P = S.reduce((a, b) => a * b, 1);
+      const j1 = fdJacobian(apply as never, params, x1);
+      const j2 = x2 ? fdJacobian(apply as never, params, x2) : j1;
+      const m2 = x2 ? n2 : n1;
+      const f1 = apply(params, x1).dataSync();
+      const f2 = x2 ? apply(params, x2).dataSync() : f1;
+      let useNngp = false;
+      const theta = (i: number, j: number, a: number[], b: number[]) => {
+        if (useNngp) return f1[i * P + (a[0] * 3 + a[1]) * 2 + a[2]] * f2[j * P + (b[0] * 3 + b[1]) * 2 + b[2]];
+        const flat = (idx: number[]) => (idx[0] * 3 + idx[1]) * 2 + idx[2];
+        let acc = 0;
+        for (let q = 0; q < j1.p; q++) acc += j1.J[(i * P + flat(a)) * j1.p + q] * j2.J[(j * P + flat(b)) * j1.p + q];
+        return acc;
+      };
+      const canon = (axes: number[]) => axes.map((a) => (a < 0 ? a + 4 : a));
+      const tr = canon(traceAxes);
+      const dg = canon(diagonalAxes);
+      // Reference by enumeration: result entries in row-major order (batch pair or batch diagonal, then
+      // per output axis both indices, one index, or none), each the mean over the traced indices.
+      const ref: number[] = [];
+      const traced = [0, 1, 2].filter((axis) => tr.includes(axis + 1));
+      const meanOverTraced = (i: number, j: number, a: number[], b: number[]) => {
+        const combos = traced.reduce((acc, axis) => acc.flatMap((c) => Array.from({ length: S[axis] }, (_, v) => [...c, v])), [[]] as number[][]);
+        let sum = 0;
+        for (const c of combos) {
+          const aa = [...a];
+          const bb = [...b];
+          traced.forEach((axis, q) => { aa[axis] = c[q]; bb[axis] = c[q]; });
+          sum += theta(i, j, aa, bb);
+        }
+        return sum / combos.length;
+      };
+      const kept = (i: number, j: number, axis: number, a: number[], b: number[]) => {
+        if (axis === 3) return void ref.push(meanOverTraced(i, j, a, b));
+        if (tr.includes(axis + 1)) return kept(i, j, axis + 1, [...a, 0], [...b, 0]);
+        if (dg.includes(axis + 1)) {
+          for (let c = 0; c < S[axis]; c++) kept(i, j, axis + 1, [...a, c], [...b, c]);
+          return;
+        }
+        for (let c1 = 0; c1 < S[axis]; c1++) for (let c2 = 0; c2 < S[axis]; c2++) kept(i, j, axis + 1, [...a, c1], [...b, c2]);
+      };
+      if (dg.includes(0)) for (let i = 0; i < n1; i++) kept(i, i, 0, [], []);
+      else for (let i = 0; i < n1; i++) for (let j = 0; j < m2; j++) kept(i, j, 0, [], []);
+      const got = empiricalNtkFn(apply, { traceAxes, diagonalAxes })(x1, x2, params);
+      const tol = 1e-6 * Math.max(1, ...ref.map(Math.abs));
+      expect(diff(got.dataSync(), ref)).toBeLessThan(tol);
+      useNngp = true;
+      ref.length = 0;
+      if (dg.includes(0)) for (let i = 0; i < n1; i++) kept(i, i, 0, [], []);
+      else for (let i = 0; i < n1; i++) for (let j = 0; j < m2; j++) kept(i, j, 0, [], []);
+      expect(diff(empiricalNngpFn(apply, { traceAxes, diagonalAxes })(x1, x2, params).dataSync(), ref)).toBeLessThan(1e-12);
+      if (traceAxes.length === 0 && diagonalAxes.length === 0) expect(got.shape).toEqual([n1, n2, 2, 2, 3, 3, 2, 2]);
+    }), { numRuns: 12 });
+  });
+
   it('names bad options and inputs', () => {
     const net = mlp(tg.key(0), [3, 4], 2);
     const x = net.input(tg.key(1), 3);
     expect(() => empiricalNtkFn(net.apply, { traceAxes: [0] })).toThrow(/traceAxes may not include the batch axis 0/);
-    expect(() => empiricalNtkFn(net.apply, { traceAxes: [-1], diagonalAxes: [1] })).toThrow(/both traced and diagonal/);
-    expect(() => empiricalNtkFn(net.apply, { traceAxes: [2] })).toThrow(/has axis 2/);
+    expect(() => empiricalNtkFn(net.apply, { traceAxes: [-1], diagonalAxes: [1] })(x, null, net.params)).toThrow(/both traced and diagonal/);
+    expect(() => empiricalNtkFn(net.apply, { traceAxes: [1], diagonalAxes: [1] })).toThrow(/both traced and diagonal/);
+    expect(() => empiricalNtkFn(net.apply, { traceAxes: [2] })(x, null, net.params)).toThrow(/traceAxes has axis 2, outside the outputs' rank 2/);
     expect(() => empiricalNtkFn(net.apply, { diagonalAxes: [0] })(x, net.input(tg.key(2), 2), net.params)).toThrow(/same batch size/);
     expect(() => empiricalKernelFn(net.apply)(x, null, 'nngq' as 'nngp', net.params)).toThrow(/get must be 'nngp', 'ntk'/);
     expect(() => batch(empiricalNtkFn(net.apply), 0)).toThrow(/blockSize must be a positive integer/);
