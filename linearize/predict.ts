@@ -25,6 +25,7 @@
  */
 import { Tensor } from '../engine/index.ts';
 import { addScaled, choleskySolveFactor, cholesky, matmul, matmulTransposeA, symmetricEigen, transpose, type Matrix } from '../linalg/dense.ts';
+import { flowIntegral } from './flow.ts';
 import { assertFiniteArray, permute, readArray, toTensor, TraceLayout, type ArrayInput, type HostArray } from './host-array.ts';
 
 /** A kernel kind, as neural-tangents' `get`. */
@@ -87,14 +88,18 @@ export function parseTimes(fn: string, t: number | readonly number[]): { times: 
   return { times, lead: typeof t === 'number' ? [] : [times.length] };
 }
 
-/** (expm1(-max(lambda, 0) tau), expm1(-max(lambda, 0) tau) / |lambda|) with the lambda = 0 limits; tau = t lr / N. */
+/**
+ * neural-tangents' eigenvalue functions, tau = t lr / N: decay = expm1(-max(lambda, 0) tau) and
+ * integral = expm1(-max(lambda, 0) tau) / |lambda| (flow.ts's flowIntegral, negated: exact
+ * lambda -> 0 limit -tau, never 0/0). At tau = infinity a zero eigenvalue's direction carries no
+ * kernel mass (a null vector of a Gram matrix is orthogonal to every test row), so its integral is 0.
+ */
 export function expm1Scalars(lambda: number, tau: number): { decay: number; integral: number } {
   const l = Math.max(lambda, 0);
   const decay = tau === Infinity ? (l > 0 ? -1 : 0) : Math.expm1(-l * tau);
-  if (lambda !== 0) return { decay, integral: decay / Math.abs(lambda) };
-  // lambda = 0: (e^{-lambda tau} - 1) / lambda -> -tau; at infinite time that direction carries no
-  // kernel mass (a null vector of a Gram matrix is orthogonal to every test row), so 0.
-  return { decay, integral: tau === Infinity ? 0 : -tau };
+  if (lambda < 0) return { decay, integral: 0 };
+  if (lambda === 0 && tau === Infinity) return { decay, integral: 0 };
+  return { decay, integral: -flowIntegral(lambda, 1, tau) };
 }
 
 /** V diag(s) V^T b, given P = V^T b. */

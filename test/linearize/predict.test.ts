@@ -226,6 +226,21 @@ describe('gradientDescentMse', () => {
     expect(Array.from(c.test!.dataSync())).toEqual(Array.from(d.test!.dataSync()));
   });
 
+  it('an exactly zero eigenvalue uses the exact limit (neural-tangents divides 0 by 0) and matches the ODE', () => {
+    const p = problem(2, 3, 2, 1);
+    const kdd = { shape: [3, 3], data: Float64Array.from([2, 0, 0, 0, 0, 0, 0, 0, 1]) };
+    const ktd = { shape: [2, 3], data: Float64Array.from([0.5, 0.3, -0.2, 0.1, -0.4, 0.7]) };
+    const q = { ...p, kdd, ktd };
+    const times = [1, 10];
+    const { train, test } = gradientDescentMse(kdd, p.y, { learningRate: 2 })(times, p.f0, p.ft0, ktd);
+    expect(Array.from(test!.dataSync()).every(Number.isFinite)).toBe(true);
+    const ref = odeReference(q, 2, times);
+    times.forEach((_, i) => {
+      expect(maxAbsDiff(train!.dataSync().subarray(i * 3, i * 3 + 3), ref[i].train)).toBeLessThan(1e-8);
+      expect(maxAbsDiff(test!.dataSync().subarray(i * 2, i * 2 + 2), ref[i].test)).toBeLessThan(1e-8);
+    });
+  });
+
   it('names bad input', () => {
     const p = problem(1, 3, 2, 2);
     expect(() => gradientDescentMse(p.ktd, p.y)).toThrow(/gradientDescentMse: kTrainTrain \[2,3\] must pair the 3 training samples/);
