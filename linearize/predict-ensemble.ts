@@ -24,6 +24,7 @@ import { toTensor, type HostArray } from './host-array.ts';
 import {
   addDiagonalRegularizer,
   checkOptions,
+  concatParts,
   expm1Scalars,
   fromEigenbasis,
   gpInference,
@@ -166,8 +167,8 @@ export function gradientDescentMseEnsemble(kernelFn: KernelFnLike, xTrain: Tenso
           covs.push(quad.data.map((v, i) => v - term2.data[i] - term2.data[(i % mm) * mm + Math.floor(i / mm)] + Ktt!.data[i]));
         }
       }
-      const meanT = toTensor(layout.fromMatrix(concat(means), m, lead));
-      out[g] = computeCov ? { mean: meanT, covariance: toTensor(layout.covarianceFromMatrix(concat(covs), m, lead)) } : meanT;
+      const meanT = toTensor(layout.fromMatrix(concatParts(means), m, lead));
+      out[g] = computeCov ? { mean: meanT, covariance: toTensor(layout.covarianceFromMatrix(concatParts(covs), m, lead)) } : meanT;
     }
     return single ? out[gets[0]]! : out;
   };
@@ -184,14 +185,4 @@ function scaleColumnsT(vectors: Matrix, d: ArrayLike<number>): Matrix {
   const out = Float64Array.from(t.data);
   for (let i = 0; i < t.rows; i++) for (let j = 0; j < t.cols; j++) out[i * t.cols + j] *= d[i];
   return { rows: t.rows, cols: t.cols, data: out };
-}
-
-function concat(parts: Float64Array[]): Float64Array {
-  const all = new Float64Array(parts.reduce((a, p) => a + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    all.set(p, at);
-    at += p.length;
-  }
-  return all;
 }

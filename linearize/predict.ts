@@ -219,24 +219,21 @@ export function gradientDescentMse(kTrainTrain: ArrayInput, yTrain: ArrayInput, 
         testParts.push(Ft0!.data.map((v, i) => v + d.data[i]));
       }
     }
-    const stack = (parts: Float64Array[]) => {
-      const all = new Float64Array(parts.reduce((a, p) => a + p.length, 0));
-      let o2 = 0;
-      for (const p of parts) {
-        all.set(p, o2);
-        o2 += p.length;
-      }
-      return all;
-    };
-    if (fxTrain0 !== null) out.train = toTensor(stackOutputs(layout, trainParts, n, lead, stack));
-    if (wantTest) out.test = toTensor(stackOutputs(layout, testParts, m, lead, stack));
+    if (fxTrain0 !== null) out.train = toTensor(layout.fromMatrix(concatParts(trainParts), n, lead));
+    if (wantTest) out.test = toTensor(layout.fromMatrix(concatParts(testParts), m, lead));
     return out;
   };
 }
 
-/** Stacks per-time output matrices and restores the output axes (time axis first when `lead` has one). */
-function stackOutputs(layout: TraceLayout, parts: Float64Array[], n: number, lead: number[], stack: (p: Float64Array[]) => Float64Array): HostArray {
-  return layout.fromMatrix(stack(parts), n, lead);
+/** Per-time output matrices, one after the other (the leading time axis). */
+export function concatParts(parts: readonly Float64Array[]): Float64Array {
+  const all = new Float64Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  return all;
 }
 
 /** Reads kernels by kind from a KernelArg. */
