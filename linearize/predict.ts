@@ -34,8 +34,11 @@ export type Get = 'nngp' | 'ntk';
 /** gpInference's kinds: 'ntkgp' is the GP posterior with the NTK as prior covariance. */
 export type GpGet = Get | 'ntkgp';
 
-/** Times in steps: null / undefined = infinity (solved exactly), a number, or a list (a leading time axis). */
-export type Times = number | readonly number[] | null | undefined;
+/** Nested lists of times of any (rectangular) shape, as neural-tangents' t arrays. */
+export type TimeArray = readonly (number | TimeArray)[];
+
+/** Times in steps: null / undefined = infinity (solved exactly), a number, or nested lists (leading axes of their shape). */
+export type Times = number | TimeArray | null | undefined;
 
 /** Options shared by the MSE predictors. */
 export interface PredictOptions {
@@ -80,12 +83,22 @@ export function addDiagonalRegularizer(k: Matrix, diagReg: number, absolute: boo
   return { rows: n, cols: n, data };
 }
 
-/** Parses times into a list plus the leading axes of the output ([] for a scalar). */
-export function parseTimes(fn: string, t: number | readonly number[]): { times: number[]; lead: number[] } {
-  const times = typeof t === 'number' ? [t] : Array.isArray(t) ? [...t] : null;
-  if (times === null) throw new Error(`${fn}: t must be a number, a list of numbers or null (infinity), got ${String(t)}`);
-  for (const v of times) if (typeof v !== 'number' || Number.isNaN(v) || v < 0) throw new Error(`${fn}: times must be >= 0 (Infinity allowed), got ${String(v)}`);
-  return { times, lead: typeof t === 'number' ? [] : [times.length] };
+/** Parses times into a flat list plus the leading axes of the output (the shape of t; [] for a number). */
+export function parseTimes(fn: string, t: number | TimeArray): { times: number[]; lead: number[] } {
+  const lead: number[] = [];
+  for (let level: unknown = t; Array.isArray(level); level = level[0]) lead.push(level.length);
+  const times: number[] = [];
+  const walk = (v: unknown, depth: number): void => {
+    if (depth === lead.length) {
+      if (typeof v !== 'number' || Number.isNaN(v) || v < 0) throw new Error(`${fn}: times must be numbers >= 0 (Infinity allowed) in a rectangular nesting of lists, got ${Array.isArray(v) ? 'a ragged list' : String(v)}`);
+      times.push(v);
+      return;
+    }
+    if (!Array.isArray(v) || v.length !== lead[depth]) throw new Error(`${fn}: t must be a number or a rectangular nesting of lists of times (shape [${lead.join(',')}]), got a ragged list`);
+    for (const x of v) walk(x, depth + 1);
+  };
+  walk(t, 0);
+  return { times, lead };
 }
 
 /**

@@ -84,6 +84,11 @@ describe('gradientDescentMseEnsemble', () => {
       expect(diff(onTrain.mean.dataSync(), asTest.mean.dataSync())).toBeLessThan(1e-9);
       expect(diff(onTrain.covariance.dataSync(), asTest.covariance.dataSync())).toBeLessThan(1e-9);
     }
+    const grid = await plain([[3], [30]], s.xTest, 'ntk', true) as Gaussian;
+    const flat = await plain([3, 30], s.xTest, 'ntk', true) as Gaussian;
+    expect(grid.mean.shape).toEqual([2, 1, 3, 2]);
+    expect(grid.covariance.shape).toEqual([2, 1, 3, 3]);
+    expect(Array.from(grid.covariance.dataSync())).toEqual(Array.from(flat.covariance.dataSync()));
     const meanOnly = await plain(2, s.xTest, 'ntk');
     expect((meanOnly as tg.Tensor).shape).toEqual([3, 2]);
     await expect(plain(1, s.xTest, 'nngq' as Get)).rejects.toThrow(/get must be 'nngp', 'ntk'/);

@@ -226,6 +226,18 @@ describe('gradientDescentMse', () => {
     expect(Array.from(c.test!.dataSync())).toEqual(Array.from(d.test!.dataSync()));
   });
 
+  it('t may be nested lists of any rectangular shape (leading axes of that shape), as neural-tangents t arrays', () => {
+    const p = problem(12, 4, 3, 2);
+    const predict = gradientDescentMse(p.kdd, p.y);
+    const grid = predict([[1, 2, 3], [4, 5, 6]], p.f0, p.ft0, p.ktd);
+    const flat = predict([1, 2, 3, 4, 5, 6], p.f0, p.ft0, p.ktd);
+    expect(grid.train!.shape).toEqual([2, 3, 4, 2]);
+    expect(grid.test!.shape).toEqual([2, 3, 3, 2]);
+    expect(Array.from(grid.test!.dataSync())).toEqual(Array.from(flat.test!.dataSync()));
+    expect(predict(5, p.f0, p.ft0, p.ktd).test!.shape).toEqual([3, 2]);
+    expect(() => predict([[1, 2], [3]], p.f0)).toThrow(/ragged list/);
+  });
+
   it('an exactly zero eigenvalue uses the exact limit (neural-tangents divides 0 by 0) and matches the ODE', () => {
     const p = problem(2, 3, 2, 1);
     const kdd = { shape: [3, 3], data: Float64Array.from([2, 0, 0, 0, 0, 0, 0, 0, 1]) };
@@ -246,7 +258,7 @@ describe('gradientDescentMse', () => {
     expect(() => gradientDescentMse(p.ktd, p.y)).toThrow(/gradientDescentMse: kTrainTrain \[2,3\] must pair the 3 training samples/);
     expect(() => gradientDescentMse(p.kdd, p.y, { traceAxes: [0] })).toThrow(/may not include the batch axis/);
     expect(() => gradientDescentMse(p.kdd, p.y)(1, p.f0, p.ft0)).toThrow(/need kTestTrain/);
-    expect(() => gradientDescentMse(p.kdd, p.y)(-1)).toThrow(/times must be >= 0/);
+    expect(() => gradientDescentMse(p.kdd, p.y)(-1)).toThrow(/times must be numbers >= 0/);
     expect(() => gradientDescentMse(p.kdd, p.y, { diagReg: -1 })).toThrow(/diagReg must be a finite number >= 0/);
     expect(() => gradientDescentMse(p.kdd, p.y)(1, { shape: [3, 3], data: new Float64Array(9) })).toThrow(/fxTrain0 must have shape \[3,2\]/);
   });
