@@ -20,3 +20,4 @@ export { configureCpu, cpuInfo, shutdownCpuThreads, type CpuOptions, type CpuInf
 export type { DType, FloatDType, TypedArray } from './dtype.ts';
 export { PRIMITIVES, type PrimitiveName } from './primitives/index.ts';
 export { convOutputLength, samePadding, windowOutputLength, windowPadding, type ConvParams, type WindowPadding } from './conv-params.ts';
+export { jacfwd, jacrev, hessian, vmap, type JacobianOptions, type JacobianOf, type InAxes } from './transforms.ts';

@@ -10,3 +10,8 @@ export * as linalg from '../linalg/dense.ts';
 export { matrixFromTensor, toMatrix, type MatrixInput } from './matrix-input.ts';
 export { infiniteKernels, infinitePredictor, predictInfinite } from './infinite.ts';
 export { monteCarloKernels } from './monte-carlo.ts';
+export { gradientDescentMse, gpInference, maxLearningRate, type Get, type GpGet, type Times, type TimeArray, type PredictOptions, type Predictions, type KernelArg, type Gaussian, type ByGet } from './predict.ts';
+export { gradientDescentMseEnsemble, type KernelFnLike, type KernelFnOutput } from './predict-ensemble.ts';
+export { gradientDescent, momentum, ODEState, type OutputLoss, type GradientDescentOptions } from './predict-ode.ts';
+export { empiricalKernelFn, empiricalNtkFn, empiricalNngpFn, type EmpiricalKernelFn, type EmpiricalNtkFn, type EmpiricalKernelOptions, type EmpiricalGet } from './empirical.ts';
+export { hostArray, type HostArray, type ArrayInput } from './host-array.ts';

@@ -38,3 +38,5 @@ export {
   type KernelMap,
 } from './kernels/closed-forms.ts';
 export { quadratureKernelMap, tanhKernelMap, functionKernelMap } from './kernels/quadrature.ts';
+export { kernelFunction, type Kernel, type KernelFn, type KernelFnOptions, type KernelGet } from './kernels/kernel-fn.ts';
+export { batch, type BatchableKernelFn } from './kernels/batch.ts';

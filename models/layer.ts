@@ -17,6 +17,7 @@
 import type { DType, Key, Tensor } from '../engine/index.ts';
 import * as tg from '../engine/index.ts';
 import type { KernelInput, KernelOptions, KernelResult, KernelRule } from './kernels/state.ts';
+import type { KernelFn } from './kernels/kernel-fn.ts';
 
 /** A parameter tree: tensor leaves in plain objects and arrays; `null` for "no parameters". */
 export type Params = Tensor | null | readonly Params[] | { readonly [name: string]: Params };
@@ -78,6 +79,8 @@ export interface Layer<H = unknown, O extends Activation = Activation> {
    * @example const { nngp, ntk } = net.kernel!(xTrain, xTest); // tensors [N1, N2]
    */
   kernel?(x1: KernelInput, x2?: KernelInput, opts?: KernelOptions): KernelResult;
+  /** stax's `kernel_fn(x1, x2, get)` (models/kernels/kernel-fn.ts `kernelFunction`); present on every layer of models/. */
+  readonly kernelFn?: KernelFn;
 }
 
 /** Any layer, whatever its hyper-parameters and output. */

@@ -56,8 +56,8 @@ export function AvgPool(
 
 /**
  * Sum pooling over NHWC windows (zero padding adds nothing), as stax.SumPool: AvgPool times the
- * window size. Defaults strides [1, 1], padding 'VALID'. Its kernel needs every position pair:
- * compute it with `{ spatial: 'full' }`.
+ * window size. Defaults strides [1, 1], padding 'VALID'. Its kernel needs every position pair,
+ * which `spatial: 'auto'` (the default) picks.
  * @example SumPool([2, 2], [2, 2]) // [N, 8, 8, C] -> [N, 4, 4, C]
  */
 export function SumPool(
@@ -126,7 +126,7 @@ export function GlobalAvgPool(): KernelLayer<Record<string, never>, Tensor> {
 
 /**
  * Sum over all spatial positions: [N, H, W, C] -> [N, C], as stax.GlobalSumPool. Its kernel needs
- * every position pair: compute it with `{ spatial: 'full' }`.
+ * every position pair, which `spatial: 'auto'` (the default) picks.
  * @example serial(Conv(64, [3, 3], { padding: 'SAME' }), Relu(), GlobalSumPool(), Dense(10))
  */
 export function GlobalSumPool(): KernelLayer<Record<string, never>, Tensor> {

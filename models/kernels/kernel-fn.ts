@@ -32,18 +32,100 @@ import {
 export type KernelLayer<H = unknown, O extends Activation = Activation> = Layer<H, O> & {
   readonly kernelRule: KernelRule;
   kernel(x1: KernelInput, x2?: KernelInput, opts?: KernelOptions): KernelResult;
+  /** stax's `kernel_fn(x1, x2, get)`: see {@link kernelFunction}. */
+  readonly kernelFn: KernelFn;
 };
+
+/** A kernel kind, as stax's `get`. */
+export type KernelGet = 'nngp' | 'ntk';
+
+/** Options of a stax-style kernel function call. */
+export interface KernelFnOptions {
+  /**
+   * stax's diagonal_batch (default true). Our kernels always keep only the batch diagonal of the
+   * self-covariances (no layer here mixes samples), which is all stax keeps by default; false is
+   * accepted and returns the same kernels (in stax it only changes how `cov1` is stored).
+   */
+  diagonalBatch?: boolean;
+  /**
+   * stax's diagonal_spatial (default false): true keeps only the position pairs (p, p), giving
+   * image kernels [N1, N2, H, W]; false gives every pair, [N1, N2, H1, H2, W1, W2] (stax's zipped
+   * order). Models with pooling need false.
+   */
+  diagonalSpatial?: boolean;
+  blockSize?: number;
+  quadrature?: 'auto' | number;
+}
+
+/** What a kernel function returns for get = null: stax's `Kernel` (cov2 null when x2 was omitted). */
+export interface Kernel {
+  readonly nngp: Tensor;
+  readonly ntk: Tensor;
+  readonly cov1: Tensor;
+  readonly cov2: Tensor | null;
+}
+
+/**
+ * stax's kernel_fn: `kernelFn(x1, x2 = null, get = null, opts?)`. `get` 'nngp' or 'ntk' returns
+ * that kernel tensor; a list returns an object with those kernels; null returns the whole
+ * {@link Kernel}. Kernels of dense outputs are [N1, N2]; of image outputs [N1, N2, H1, H2, W1, W2]
+ * (or [N1, N2, H, W] with diagonalSpatial).
+ */
+export interface KernelFn {
+  (x1: KernelInput, x2?: KernelInput | null, get?: null, opts?: KernelFnOptions): Kernel;
+  (x1: KernelInput, x2: KernelInput | null | undefined, get: KernelGet, opts?: KernelFnOptions): Tensor;
+  (x1: KernelInput, x2: KernelInput | null | undefined, get: readonly KernelGet[], opts?: KernelFnOptions): { nngp?: Tensor; ntk?: Tensor };
+  (x1: KernelInput, x2?: KernelInput | null, get?: KernelGet | readonly KernelGet[] | null, opts?: KernelFnOptions): Tensor | { nngp?: Tensor; ntk?: Tensor } | Kernel;
+}
+
+/** Kernel tensors in stax's axis order: a 'full' image kernel [N1, N2, H, W, H, W] becomes [N1, N2, H, H, W, W]. */
+function staxOrder(t: Tensor, layout: SpatialLayout, batchAxes: 1 | 2): Tensor {
+  if (layout !== 'full') return t;
+  return batchAxes === 2 ? tg.transpose(t, [0, 1, 2, 4, 3, 5]) : tg.transpose(t, [0, 1, 3, 2, 4]);
+}
+
+/**
+ * The stax-style kernel function of a layer (the third element of stax's `(init_fn, apply_fn,
+ * kernel_fn)`); every layer also carries it as `layer.kernelFn`.
+ * @example
+ * const kernelFn = kernelFunction(serial(Dense(512), Relu(), Dense(1)));
+ * const ntk = kernelFn(xTest, xTrain, 'ntk');           // [N1, N2] tensor
+ * const { nngp, cov1 } = kernelFn(xTrain);              // the whole Kernel
+ */
+export function kernelFunction(layer: AnyLayer): KernelFn {
+  return ((x1: KernelInput, x2?: KernelInput | null, get?: KernelGet | readonly KernelGet[] | null, opts: KernelFnOptions = {}) => {
+    if (opts === null || typeof opts !== 'object') throw new Error('kernelFn: options must be an object');
+    const known = ['diagonalBatch', 'diagonalSpatial', 'blockSize', 'quadrature'];
+    for (const key of Object.keys(opts)) if (!known.includes(key)) throw new Error(`kernelFn: unknown option '${key}' (${known.join(', ')})`);
+    for (const key of ['diagonalBatch', 'diagonalSpatial'] as const) {
+      if (opts[key] !== undefined && typeof opts[key] !== 'boolean') throw new Error(`kernelFn: ${key} must be a boolean, got ${String(opts[key])}`);
+    }
+    const gets: KernelGet[] = get === null || get === undefined ? ['nngp', 'ntk'] : typeof get === 'string' ? [get] : [...get];
+    for (const g of gets) if (g !== 'nngp' && g !== 'ntk') throw new Error(`kernelFn: get must be 'nngp', 'ntk', a list of them or null, got '${String(g)}'`);
+    const res = computeKernel(layer, x1, x2 ?? undefined, {
+      get: gets.includes('ntk') ? 'both' : 'nngp',
+      spatial: opts.diagonalSpatial ? 'diagonal' : 'full',
+      ...(opts.blockSize !== undefined ? { blockSize: opts.blockSize } : {}),
+      ...(opts.quadrature !== undefined ? { quadrature: opts.quadrature } : {}),
+    });
+    const pick = (g: KernelGet) => staxOrder(g === 'nngp' ? res.nngp : res.ntk!, res.layout, 2);
+    if (typeof get === 'string') return pick(get);
+    if (Array.isArray(get)) return Object.fromEntries(gets.map((g) => [g, pick(g)]));
+    return { nngp: pick('nngp'), ntk: pick('ntk'), cov1: staxOrder(res.cov1!, res.layout, 1), cov2: x2 === null || x2 === undefined ? null : staxOrder(res.cov2!, res.layout, 1) };
+  }) as KernelFn;
+}
 
 /**
  * Attaches a kernel rule to a layer object and gives it `kernel(x1, x2?, opts?)`.
  * @example return withKernel({ name: 'Relu', hyper, init, apply }, elementwiseRule('Relu', reluKernelMap()));
  */
 export function withKernel<H, O extends Activation>(layer: Layer<H, O>, rule: KernelRule): KernelLayer<H, O> {
-  const out = Object.assign(layer, {
+  const out: KernelLayer<H, O> = Object.assign(layer, {
     kernelRule: rule,
     kernel(x1: KernelInput, x2?: KernelInput, opts?: KernelOptions): KernelResult {
       return computeKernel(out, x1, x2, opts);
     },
+    kernelFn: ((...args: Parameters<KernelFn>) => (kernelFunction(out) as (...a: unknown[]) => unknown)(...args)) as KernelFn,
   });
   return out;
 }
@@ -75,8 +157,11 @@ function assertFinite(what: string, data: ArrayLike<number>): void {
 }
 
 /** Whether any layer in the tree pools positions (then image kernels need every position pair). */
+/** Layers that mix positions, so that the kernel needs every position pair ('full'). */
+const POOLING = new Set(['AvgPool', 'GlobalAvgPool', 'SumPool', 'GlobalSumPool']);
+
 function hasPooling(layer: { name: string; hyper?: unknown }): boolean {
-  if (layer.name === 'AvgPool' || layer.name === 'GlobalAvgPool') return true;
+  if (POOLING.has(layer.name)) return true;
   const h = layer.hyper as { layers?: unknown } | undefined;
   if (h && Array.isArray(h.layers)) return h.layers.some((l) => hasPooling(l as { name: string; hyper?: unknown }));
   return false;
@@ -148,7 +233,8 @@ export function computeKernel(layer: AnyLayer, x1In: KernelInput, x2In?: KernelI
   const known = new Set(['get', 'blockSize', 'spatial', 'quadrature']);
   for (const key of Object.keys(opts)) if (!known.has(key)) throw new Error(`kernel: unknown option '${key}'`);
   const get = opts.get ?? 'both';
-  if (get !== 'both' && get !== 'nngp') throw new Error(`kernel: get must be 'both' or 'nngp', got '${String(get)}'`);
+  // 'ntk' computes the NNGP kernel on the way (every NTK rule needs it) and returns both.
+  if (get !== 'both' && get !== 'nngp' && get !== 'ntk') throw new Error(`kernel: get must be 'both', 'nngp' or 'ntk', got '${String(get)}'`);
   const quadrature = checkQuadratureRule('kernel', opts.quadrature ?? 'auto');
   let rule: KernelRule;
   try {
@@ -180,11 +266,14 @@ export function computeKernel(layer: AnyLayer, x1In: KernelInput, x2In?: KernelI
   if (!Number.isInteger(block) || block < 1) throw new Error(`kernel: blockSize must be a positive integer, got ${block}`);
 
   let source = 0;
-  const ctx: KernelContext = { ntk: get === 'both', quadrature, nextSource: () => ++source };
+  const ctx: KernelContext = { ntk: get !== 'nngp', quadrature, nextSource: () => ++source };
   return tg.tidy(() => {
     let outLayout: SpatialLayout = layout;
     // blocks[a][b]: the kernels of x1 block a against x2 block b (symmetric: b >= a only).
     const blocks: { nngp: Tensor; ntk: Tensor | null }[][] = [];
+    // Output self-covariances (the batch diagonal): one per x1 row block, one per x2 column block.
+    const cov1Blocks: Tensor[] = [];
+    const cov2Blocks: Tensor[] = [];
     for (let a0 = 0; a0 < N1; a0 += block) {
       const row: { nngp: Tensor; ntk: Tensor | null }[] = [];
       blocks.push(row);
@@ -205,6 +294,8 @@ export function computeKernel(layer: AnyLayer, x1In: KernelInput, x2In?: KernelI
         const res = out as KernelState;
         outLayout = res.layout;
         row.push({ nngp: res.nngp, ntk: res.ntk });
+        if (b0 === (symmetric ? a0 : 0)) cov1Blocks.push(res.cov1);
+        if (a0 === 0 && !symmetric) cov2Blocks.push(res.cov2);
       }
     }
     const assemble = (pick: (b: { nngp: Tensor; ntk: Tensor | null }) => Tensor): Tensor => {
@@ -224,6 +315,7 @@ export function computeKernel(layer: AnyLayer, x1In: KernelInput, x2In?: KernelI
     };
     const nngp = assemble((b) => b.nngp);
     const ntk = ctx.ntk ? assemble((b) => b.ntk!) : null;
-    return { nngp, ntk, layout: outLayout };
+    const cov1 = tg.concat(cov1Blocks, 0);
+    return { nngp, ntk, layout: outLayout, cov1, cov2: symmetric ? cov1 : tg.concat(cov2Blocks, 0) };
   });
 }

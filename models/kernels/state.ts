@@ -78,8 +78,8 @@ export type KernelInput = Tensor | { readonly shape: readonly number[]; readonly
 
 /** Options of a kernel evaluation. */
 export interface KernelOptions {
-  /** 'both' (default), or 'nngp' to skip the NTK. */
-  get?: 'both' | 'nngp';
+  /** 'both' (default), 'nngp' to skip the NTK, or 'ntk' (the NNGP kernel comes along: the NTK rules need it). */
+  get?: 'both' | 'nngp' | 'ntk';
   /** Inputs per block along each batch axis; default chosen so one block holds ~4M entries. */
   blockSize?: number;
   /** Position-pair layout for image inputs; 'auto' (default): 'diagonal' when the model has no pooling layer. */
@@ -103,6 +103,13 @@ export interface KernelResult {
   readonly ntk: Tensor | null;
   /** The position-pair layout of the output ('none' for dense outputs). */
   readonly layout: SpatialLayout;
+  /**
+   * The batch diagonal: the NNGP self-covariance of each x1 sample, [N1, ...pos] (positions as
+   * in `layout`: [N1] dense, [N1, H, W, H, W] full, [N1, H, W] diagonal); stax's `cov1`.
+   */
+  readonly cov1?: Tensor;
+  /** The same for x2 (the same tensor as cov1 when x2 was omitted); stax's `cov2`. */
+  readonly cov2?: Tensor;
 }
 
 /**

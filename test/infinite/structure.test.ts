@@ -111,7 +111,13 @@ describe('SumPool and GlobalSumPool', () => {
     expectClose(sp.ntk!.data, Array.from(ap.ntk!.data, (v) => v * 16), 1e-12, 'SumPool ntk');
   });
 
-  it("needs the full position-pair kernel and says how to get it", () => {
+  it("needs the full position-pair kernel: 'auto' picks it, 'diagonal' is refused saying how to get it", () => {
+    for (const pool of [SumPool([2, 2]), GlobalSumPool()]) {
+      const net = serial(Conv(2, [2, 2], o), Relu(), pool);
+      const auto = host(net.kernel(img));
+      const full = host(net.kernel(img, undefined, { spatial: 'full' }));
+      expect(auto.ntk!.data).toEqual(full.ntk!.data);
+    }
     expect(() => serial(Conv(2, [2, 2]), SumPool([2, 2])).kernel(img, undefined, { spatial: 'diagonal' })).toThrow(/SumPool\(\[2,2\]\): needs the full position-pair kernel; compute it with \{ spatial: 'full' \}/);
   });
 
