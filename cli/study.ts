@@ -8,11 +8,12 @@ import * as tg from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
 import { loadCifar10Dir, loadMnist } from '../data/node.ts';
 import { mseFlow, type MseLossScaling } from '../linearize/flow.ts';
-import { matrix, type Matrix } from '../linalg/dense.ts';
+import { addScaled, frobeniusNorm, matrix, type Matrix } from '../linalg/dense.ts';
+import { infiniteKernels } from '../linearize/infinite.ts';
 import { linearize, type Linearization } from '../linearize/linearize.ts';
 import { matrixFromTensor } from '../linearize/matrix-input.ts';
 import { empiricalNtk } from '../linearize/ntk.ts';
-import { Dense, Relu, serial, type AnyLayer, type Params } from '../models/index.ts';
+import { Dense, Relu, serial, type KernelLayer, type Params } from '../models/index.ts';
 import type { Progress } from './progress.ts';
 import { probeWebGpu } from './webgpu-probe.ts';
 
@@ -52,8 +53,15 @@ export interface StudyReport {
   /** Reported losses are 0.5 * mean((f - y)^2) over the set, whatever the training scaling. */
   trainLoss: Series;
   testLoss: Series;
-  /** RMSE over test points between the network and the linearized model (step by step) / closed form. */
-  rmseNetworkVsLinearized: { steps: number[]; stepByStep: number[]; closedForm: number[] };
+  /**
+   * RMSE over test points between the network and the linearized model (step by step) / the closed
+   * form from the empirical Theta_0 / the same closed form with the analytic (infinite-width) Theta
+   * and the network's own f_0 (the paper's Figure 3 RMSE panel: Theta_0 predicts the finite network
+   * better than the analytic kernel).
+   */
+  rmseNetworkVsLinearized: { steps: number[]; stepByStep: number[]; closedForm: number[]; analytic: number[] };
+  /** ||Theta_0 - Theta_analytic||_F / ||Theta_analytic||_F on the training set. */
+  relativeKernelError: number;
   testOutputs: { index: number; label: number; series: Series }[];
   weights: { name: string; series: Series }[];
   relativeWeightChange: { name: string; value: number }[];
@@ -69,14 +77,15 @@ export function recordSteps(steps: number, count = 40): number[] {
   return [...out].filter((s) => s <= steps).sort((a, b) => a - b);
 }
 
-function network(width: number, depth: number): AnyLayer {
-  const hidden: AnyLayer[] = [];
+export function network(width: number, depth: number): KernelLayer {
+  const hidden: KernelLayer[] = [];
   // sigma_w^2 = 2, sigma_b^2 = 0.1, NTK parameterization: the paper's Figure 3 setup.
   for (let i = 0; i < depth; i++) hidden.push(Dense(width, { W_std: Math.SQRT2, b_std: Math.sqrt(0.1), parameterization: 'ntk' }), Relu());
-  return serial(...hidden, Dense(1, { W_std: Math.SQRT2, b_std: Math.sqrt(0.1), parameterization: 'ntk' })) as AnyLayer;
+  return serial(...hidden, Dense(1, { W_std: Math.SQRT2, b_std: Math.sqrt(0.1), parameterization: 'ntk' })) as KernelLayer;
 }
 
-async function loadData(o: StudyOptions): Promise<{ xTrain: Float32Array; yTrain: Float32Array; xTest: Float32Array; yTest: Float32Array; dim: number }> {
+/** The study's data: MNIST 4 vs 9 (standardized pixels) or CIFAR airplane vs horse, flattened, +-1 targets. */
+export async function loadData(o: Pick<StudyOptions, 'dataset' | 'dataDir' | 'trainSize' | 'testSize' | 'seed'>): Promise<{ xTrain: Float32Array; yTrain: Float32Array; xTest: Float32Array; yTest: Float32Array; dim: number }> {
   if (o.dataset === 'mnist') {
     // Digits 4 vs 9 (a hard pair), as +-1 regression.
     const { train, test } = await loadMnist({ trainSize: o.trainSize, testSize: o.testSize, classes: [4, 9], seed: o.seed, target: 'pm1', flatten: true });
@@ -92,7 +101,8 @@ async function loadData(o: StudyOptions): Promise<{ xTrain: Float32Array; yTrain
   return { xTrain: train.x, yTrain: train.y, xTest: test.x, yTest: test.y, dim: train.xShape[1] };
 }
 
-function moments(x: Float32Array): [number, number] {
+/** Mean and standard deviation of all entries. */
+export function moments(x: Float32Array): [number, number] {
   let mean = 0;
   for (const v of x) mean += v / x.length;
   let variance = 0;
@@ -191,7 +201,7 @@ async function gradientDescent(
 }
 
 /** 'auto' asks a child process first (cli/webgpu-probe.ts), so a CPU fallback prints none of Dawn's warnings. */
-async function chooseBackend(choice: StudyOptions['backend']): Promise<{ backend: tg.Backend; reason: string }> {
+export async function chooseBackend(choice: StudyOptions['backend']): Promise<{ backend: tg.Backend; reason: string }> {
   if (choice !== 'auto') return tg.initBackend(choice);
   const probe = await probeWebGpu();
   if (!probe.found) return { backend: await tg.setBackend('cpu'), reason: probe.reason };
@@ -257,6 +267,14 @@ export async function runStudy(o: StudyOptions, progress: Progress, log: (s: str
   const closedTrain = flow.gdTrainAt(record);
   const closedTest = flow.gdTestAt(record);
   progress.start('closed form', 1, 'batches');
+  // The same closed form with the analytic kernel of the infinitely wide network (float64 on the
+  // host) and this network's f_0: what the infinite-width theory predicts for this network.
+  const analytic = infiniteKernels(net, { shape: [o.trainSize, data.dim], data: data.xTrain }, { shape: [o.testSize, data.dim], data: data.xTest });
+  const analyticTest = mseFlow({
+    thetaTrain: analytic.thetaTrainTrain, thetaTestTrain: analytic.thetaTestTrain, f0Train, f0Test, yTrain: yTrainM, eta: lr, loss: o.loss,
+    singular: 'pinv', allowUnstableSteps: true,
+  }).gdTestAt(record);
+  const relativeKernelError = frobeniusNorm(addScaled(thetaTrain, analytic.thetaTrainTrain, 1, -1)) / frobeniusNorm(analytic.thetaTrainTrain);
   const closedWeights = await closedFormWeights(fLin, params0, xTrain, record.map((step) => flow.gdCoefficientsAt(step)), tracked);
   fLin.dispose();
   progress.update(1);
@@ -309,7 +327,9 @@ export async function runStudy(o: StudyOptions, progress: Progress, log: (s: str
       steps: record,
       stepByStep: record.map((_, i) => rmse(net1.test[i], lin.test[i])),
       closedForm: record.map((_, i) => rmse(net1.test[i], closedTest[i].data)),
+      analytic: record.map((_, i) => rmse(net1.test[i], analyticTest[i].data)),
     },
+    relativeKernelError,
     testOutputs: Array.from({ length: points }, (_, p) => ({ index: p, label: yTest[p], series: series((i, s) => testOf(i, s)[p]) })),
     weights: tracked.map((w, k) => ({
       name: w.name,
@@ -325,7 +345,7 @@ export async function runStudy(o: StudyOptions, progress: Progress, log: (s: str
 }
 
 /** Readable names of parameter leaves in tree-flattening order, e.g. "layer 0 W". */
-function leafNames(params: Params): string[] {
+export function leafNames(params: Params): string[] {
   const names: string[] = [];
   const walk = (node: unknown, path: string): void => {
     if (node instanceof tg.Tensor) names.push(path);
