@@ -36,9 +36,9 @@ describe('main study', () => {
     expect(report.relativeNtkChange).toBeGreaterThan(0);
     // The RMSE panel's second curve: the closed form driven by the analytic Theta from the same f_0
     // (equal to the empirical one at step 0, different once training moves the outputs).
-    const rm = report.rmseNetworkVsLinearized;
-    expect(rm.analytic[0]).toBeLessThan(1e-6);
-    expect(Math.abs(rm.analytic[last] - rm.closedForm[last])).toBeGreaterThan(1e-6);
+    const panel = report.rmseNetworkVsLinearized;
+    expect(panel.analytic[0]).toBeLessThan(1e-6);
+    expect(Math.abs(panel.analytic[last] - panel.closedForm[last])).toBeGreaterThan(1e-6);
     // Width 32: the empirical kernel is still far from the analytic one (O(1/sqrt(n)) with a large constant).
     expect(report.relativeKernelError).toBeGreaterThan(0);
     expect(Number.isFinite(report.relativeKernelError)).toBe(true);
