@@ -86,6 +86,8 @@ export async function figuresCommand(argv: string[]): Promise<void> {
   const head = ['figure', 'claim', 'paper', 'measured', '95% interval', 'verdict'];
   const line = (r: string[]) => `| ${r.join(' | ')} |`;
   console.log([line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n'));
-  console.log(`\nfigures' time: ${Object.entries(report.meta.seconds).map(([id, s]) => `${id} ${s.toFixed(1)} s`).join(', ')}; this run ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const cpu = process.cpuUsage();
+  console.log(`\nfigures' time: ${Object.entries(report.meta.seconds).map(([id, s]) => `${id} ${s.toFixed(1)} s (CPU ${report.meta.cpuSeconds[id].toFixed(1)} s)`).join(', ')}`);
+  console.log(`this run: ${((performance.now() - t0) / 1000).toFixed(1)} s wall, ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s CPU (all threads)`);
   console.log(`wrote ${out}/index.html and ${out}/report.json`);
 }

@@ -20,6 +20,8 @@ export interface SuiteMeta {
   written: string;
   /** Seconds per figure (resumed figures keep the time of the run that computed them). */
   seconds: Record<string, number>;
+  /** CPU seconds per figure (all threads): on a shared machine, closer to the cost than the wall time. */
+  cpuSeconds: Record<string, number>;
   /** Figures taken from an earlier run. */
   resumed: string[];
 }
@@ -97,7 +99,7 @@ const plots = ${payload};
 plots.forEach((p, i) => Plotly.newPlot('plot' + i, p.data, Object.assign({ title: { text: p.title } }, p.layout), { responsive: true }));
 </script>`;
   const body = `<p><a href="index.html">index</a></p><h1>${escapeHtml(r.title)}</h1>
-<p>time: ${r.seconds.toFixed(1)} s${resumed ? ' (computed by an earlier run, resumed)' : ''}</p>
+<p>time: ${r.seconds.toFixed(1)} s (CPU ${r.cpuSeconds.toFixed(1)} s)${resumed ? ' (computed by an earlier run, resumed)' : ''}</p>
 ${claimTable(r.claims, false)}
 <ul>${words}</ul>
 <table>${summary}</table>
@@ -111,11 +113,11 @@ export function indexPage(report: SuiteReport): string {
     const counts = new Map<string, number>();
     for (const c of f.claims) counts.set(c.verdict, (counts.get(c.verdict) ?? 0) + 1);
     const verdicts = [...counts].map(([v, k]) => `${k} ${v}`).join(', ');
-    return `<tr><td><a href="${pageName(f.id)}">${escapeHtml(f.title)}</a></td><td>${f.seconds.toFixed(1)} s${m.resumed.includes(f.id) ? ' (resumed)' : ''}</td><td>${escapeHtml(verdicts)}</td></tr>`;
+    return `<tr><td><a href="${pageName(f.id)}">${escapeHtml(f.title)}</a></td><td>${f.seconds.toFixed(1)} s (CPU ${f.cpuSeconds.toFixed(1)} s)${m.resumed.includes(f.id) ? ' (resumed)' : ''}</td><td>${escapeHtml(verdicts)}</td></tr>`;
   });
   const total = Object.values(m.seconds).reduce((a, b) => a + b, 0);
   const body = `<h1>Lee et al. 2019, the figure suite</h1>
-<p>scale ${escapeHtml(m.scale)}, ${m.seeds} seeds, backend ${escapeHtml(m.backend)}, written ${escapeHtml(m.written)}; figures' time ${total.toFixed(1)} s. Every number is in <a href="report.json">report.json</a>.</p>
+<p>scale ${escapeHtml(m.scale)}, ${m.seeds} seeds, backend ${escapeHtml(m.backend)}, written ${escapeHtml(m.written)}; figures' time ${total.toFixed(1)} s (CPU ${Object.values(m.cpuSeconds).reduce((a, b) => a + b, 0).toFixed(1)} s). Every number is in <a href="report.json">report.json</a>.</p>
 <table><tr><th>figure</th><th>time</th><th>claims</th></tr>
 ${rows.join('\n')}</table>
 <h2>Claims</h2>

@@ -35,8 +35,9 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteReport> {
   const results: FigureResult[] = [];
   const resumed: FigureId[] = [];
   const seconds: Record<string, number> = {};
+  const cpuSeconds: Record<string, number> = {};
   const report = (): SuiteReport => ({
-    meta: { scale: o.scale, seeds: o.seeds, backend: o.backend, written: new Date().toISOString(), seconds, resumed },
+    meta: { scale: o.scale, seeds: o.seeds, backend: o.backend, written: new Date().toISOString(), seconds, cpuSeconds, resumed },
     claims: results.flatMap((r) => r.claims),
     figures: results,
   });
@@ -49,18 +50,22 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteReport> {
       resumed.push(id);
       results.push(saved);
       seconds[id] = saved.seconds;
+      cpuSeconds[id] = saved.cpuSeconds;
       continue;
     }
     o.log(`[${k + 1}/${o.only.length}] ${figure.title}`);
     // Figures that need float64 switch to the CPU themselves; every figure starts on the chosen backend.
     await tg.setBackend(o.backend);
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     const body = await figure.run({ scale: o.scale, seeds: o.seeds, dataDir: o.dataDir, backend: o.backend, progress: o.progress, log: o.log });
-    const result: FigureResult = { id, title: figure.title, config, seconds: (performance.now() - t0) / 1000, ...body };
+    const cpu = process.cpuUsage(cpu0);
+    const result: FigureResult = { id, title: figure.title, config, seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6, ...body };
     saveFigure(o.out, result);
     results.push(result);
     seconds[id] = result.seconds;
-    o.log(`[${k + 1}/${o.only.length}] ${figure.title}: ${result.seconds.toFixed(1)} s`);
+    cpuSeconds[id] = result.cpuSeconds;
+    o.log(`[${k + 1}/${o.only.length}] ${figure.title}: ${result.seconds.toFixed(1)} s (CPU ${result.cpuSeconds.toFixed(1)} s)`);
     writeSuite(o.out, report());
   }
   writeSuite(o.out, report());

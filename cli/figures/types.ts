@@ -26,6 +26,8 @@ export interface FigureResult {
   /** The setup that produced it; a resumed run reuses the result only when this matches. */
   config: unknown;
   seconds: number;
+  /** CPU seconds of the process (all threads) while the figure ran: the cost on a shared machine. */
+  cpuSeconds: number;
   claims: Claim[];
   summary: [string, string][];
   plots: PlotSpec[];
@@ -39,5 +41,5 @@ export interface Figure {
   title: string;
   /** The sizes this figure uses at a scale (also its resume fingerprint). */
   config(ctx: Pick<FigureContext, 'scale' | 'seeds' | 'dataDir'>): unknown;
-  run(ctx: FigureContext): Promise<Omit<FigureResult, 'id' | 'title' | 'config' | 'seconds'>>;
+  run(ctx: FigureContext): Promise<Omit<FigureResult, 'id' | 'title' | 'config' | 'seconds' | 'cpuSeconds'>>;
 }

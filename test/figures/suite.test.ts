@@ -48,6 +48,7 @@ describe('figures suite (tiny scale)', () => {
     }
     expect(existsSync(path.join(out, 'plotly.min.js'))).toBe(true);
     expect(json.meta).toMatchObject({ scale: 'tiny', seeds: 2, backend: 'cpu', resumed: [] });
+    expect(Object.keys(json.meta.cpuSeconds).sort()).toEqual([...FIGURE_IDS].sort());
     expect(Object.keys(json.meta.seconds).sort()).toEqual([...FIGURE_IDS].sort());
     // Every figure announced itself and its time.
     for (const f of first.figures) expect(logs.some((l) => l.includes(f.title) && / s$/.test(l))).toBe(true);
