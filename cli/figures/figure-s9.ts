@@ -39,6 +39,8 @@ export const figureS9: Figure = {
   config: (c) => ({ ...SIZES[c.scale].s9, seeds: c.seeds }),
   async run(ctx) {
     const s = SIZES[ctx.scale].s9;
+    // float64 networks and kernels (the errors reach 1e-2 and below): the CPU backend, as the gp study.
+    await tg.setBackend('cpu');
     const d = await loadData({ dataset: 'mnist', dataDir: '', trainSize: s.points, testSize: 1, seed: 0 });
     const x = tg.keep(tg.tensor(Float64Array.from(d.xTrain), [s.points, d.dim], 'float64'));
     const nngp: number[][] = [];
