@@ -51,7 +51,7 @@ describe('figures suite (tiny scale)', () => {
     expect(Object.keys(json.meta.cpuSeconds).sort()).toEqual([...FIGURE_IDS].sort());
     expect(Object.keys(json.meta.seconds).sort()).toEqual([...FIGURE_IDS].sort());
     // Every figure announced itself and its time.
-    for (const f of first.figures) expect(logs.some((l) => l.includes(f.title) && / s$/.test(l))).toBe(true);
+    for (const f of first.figures) expect(logs.some((l) => l.includes(f.title) && / s \(CPU [\d.]+ s\)$/.test(l))).toBe(true);
     // Figure-specific content: Figure 3's RMSE panel holds two different curves (empirical vs analytic Theta).
     const fig3 = json.figures.find((f) => f.id === '3')!;
     const report0 = (fig3.data as { reports: { rmseNetworkVsLinearized: { closedForm: number[]; analytic: number[] } }[] }).reports[0];
