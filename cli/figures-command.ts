@@ -19,7 +19,7 @@ export const FIGURES_SUMMARY =
 
 export const FIGURES_FLAGS: FlagSpec[] = [
   { name: 'only', type: 'string', help: `comma-separated figures (${FIGURE_IDS.join(',')})`, default: FIGURE_IDS.join(',') },
-  { name: 'scale', type: 'string', help: "small (about 30 min on 2 CPU cores), paper (the paper's sizes; hours on a CPU) or tiny (seconds, for tests)", default: 'small' },
+  { name: 'scale', type: 'string', help: "small (10 CPU-minutes; 29 min measured on a busy 2-core machine), paper (the paper's sizes; hours on a CPU) or tiny (seconds, for tests)", default: 'small' },
   { name: 'seeds', type: 'string', help: 'independent replicates per measurement (default: 3 at small, 5 at paper, 2 at tiny)' },
   { name: 'backend', type: 'string', help: 'auto (WebGPU if an adapter is found, else CPU), cpu or webgpu', default: 'auto' },
   { name: 'data-dir', type: 'string', help: 'folder with the CIFAR-10 binary batches (Figures 3, S2, S5)', default: cifar10CacheDir() },
