@@ -109,7 +109,8 @@ export async function runPair(o: PairInputs): Promise<PairResult> {
 
   // The network, by the same discrete steps (heavy ball with beta = 0 is plain GD).
   const optimizer = momentum(lr, o.beta);
-  const gradFn = tg.grad((p: Params) => tg.mse(apply(p, o.xTrain), tg.tensor(o.yTrain, [n, 1]), 'sum/2'));
+  const yTarget = tg.keep(tg.tensor(o.yTrain, [n, 1], o.xTrain.dtype));
+  const gradFn = tg.grad((p: Params) => tg.mse(apply(p, o.xTrain), yTarget, 'sum/2'));
   let params = params0;
   let state = optimizer.init(params0);
   const netTrain: Float32Array[] = [];
@@ -134,7 +135,7 @@ export async function runPair(o: PairInputs): Promise<PairResult> {
     state = out.state;
   }
   o.progress.stop();
-  tg.dispose(state);
+  tg.dispose([state, yTarget]);
 
   const names = leafNames(params0);
   const leaves0 = tg.treeLeaves(params0);
