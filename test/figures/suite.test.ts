@@ -3,7 +3,8 @@
  * every figure with finite numbers, the HTML claim tables are exactly report.json's claims, and a
  * second run in the same folder resumes instead of recomputing.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,6 +77,23 @@ describe('figures suite (tiny scale)', () => {
     const other = await runSuite({ only: ['S9'], scale: 'tiny', seeds: 3, dataDir, out, backend: 'cpu', progress: silentProgress, log: () => {} });
     expect(other.meta.resumed).toEqual([]);
     expect((other.figures[0].data as { nngp: number[][] }).nngp).toHaveLength(3);
+    // A damaged result (an interrupted write from another tool, a hand edit) is recomputed, not trusted.
+    writeFileSync(path.join(out, 'figures', 'S9.json'), '{"id": "S9", "config": ');
+    const repaired = await runSuite({ only: ['S9'], scale: 'tiny', seeds: 3, dataDir, out, backend: 'cpu', progress: silentProgress, log: () => {} });
+    expect(repaired.meta.resumed).toEqual([]);
+    expect(JSON.parse(readFileSync(path.join(out, 'figures', 'S9.json'), 'utf8')).id).toBe('S9');
+  });
+
+  it('runs as a command: the claim table on stdout, progress and figure times on stderr', () => {
+    const dir = path.join(out, 'cli');
+    const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'figures', '--scale', 'tiny', '--only', 'S9,1', '--backend', 'cpu', '--out', dir], { cwd: repoRoot, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^\| figure \| claim \| paper \| measured \| 95% interval \| verdict \|\n\| --- \|/);
+    expect(r.stdout.match(/^\| (1|S9) \|/gm)).toHaveLength(6);
+    expect(r.stdout).toContain(`wrote ${dir}/index.html`);
+    expect(r.stderr).toMatch(/\[1\/2\] Figure 1: relative weight change vs width: [\d.]+ s \(CPU [\d.]+ s\)/);
+    expect(existsSync(path.join(dir, 'report.json'))).toBe(true);
   });
 });
 
