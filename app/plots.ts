@@ -59,7 +59,8 @@ export function rmseChart(l: StudyLive): Chart {
     kind: 'lines', x: STEP_AXIS, y: { label: 'RMSE on the test set', min: 0 },
     series: [
       { kind: 'line', x: keep.map(([t]) => t), y: keep.map(([, i]) => r.stepByStep[i]), color: COLORS[0], label: 'vs linearized step by step' },
-      { kind: 'line', x: keep.map(([t]) => t), y: keep.map(([, i]) => r.closedForm[i]), color: COLORS[1], dash: 'dot', label: 'vs closed form' },
+      { kind: 'line', x: keep.map(([t]) => t), y: keep.map(([, i]) => r.closedForm[i]), color: COLORS[1], dash: 'dot', label: 'vs closed form (empirical Θ₀)' },
+      { kind: 'line', x: keep.map(([t]) => t), y: keep.map(([, i]) => r.analytic[i]), color: COLORS[2], dash: 'dash', label: 'vs closed form with the analytic Θ' },
     ],
   };
 }

@@ -22,6 +22,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 'an ensemble of wide networks vs the Gaussian process over initializations (Figure 2)',
     run: async (argv) => (await import('./gp-command.ts')).gpCommand(argv),
   },
+  figures: {
+    summary: "the paper's figure suite (1, 2, 3, S2, S3, S5, S9) with its claims beside our measurements",
+    run: async (argv) => (await import('./figures-command.ts')).figuresCommand(argv),
+  },
   data: {
     summary: 'download a dataset once into the cache folder: data cifar10 [--data-dir DIR]',
     run: async (argv) => (await import('./data-command.ts')).dataCommand(argv),

@@ -32,6 +32,8 @@ export function summaryRows(r: StudyReport): [string, string][] {
     ['final train loss (network / linearized / closed form)', [r.trainLoss.network[last], r.trainLoss.linearized[last], r.trainLoss.closedForm[last]].map((v) => v.toExponential(3)).join(' / ')],
     ['final test loss (network / linearized / closed form)', [r.testLoss.network[last], r.testLoss.linearized[last], r.testLoss.closedForm[last]].map((v) => v.toExponential(3)).join(' / ')],
     ['RMSE of test outputs, network vs linearized (final)', r.rmseNetworkVsLinearized.stepByStep[last].toExponential(3)],
+    ['RMSE of test outputs, network vs prediction from the analytic Theta (final)', r.rmseNetworkVsLinearized.analytic[last].toExponential(3)],
+    ['relative kernel error ||Theta_0 - Theta_analytic|| / ||Theta_analytic||', r.relativeKernelError.toExponential(3)],
     ['max |linearized step by step - closed form| (train)', r.linearizedVsClosedFormMaxDiff.toExponential(2)],
     ['relative NTK change ||Theta_T - Theta_0|| / ||Theta_0||', r.relativeNtkChange.toExponential(3)],
   ];
@@ -50,12 +52,12 @@ export function studyHtml(r: StudyReport): HtmlReport {
     },
     { title: 'Individual weights', data: r.weights.flatMap((w, i) => traces(w.series, `${w.name}: `, COLORS[i % COLORS.length])), layout: logX('weight value') },
     {
-      title: 'RMSE between network and linearization on the test set',
+      title: 'RMSE on the test set between the network and the linearized dynamics with the empirical Θ_0 vs with the analytic Θ',
       data: [
-        { x: r.rmseNetworkVsLinearized.steps.filter((t) => t >= 1), y: r.rmseNetworkVsLinearized.stepByStep.filter((_, i) => r.rmseNetworkVsLinearized.steps[i] >= 1), mode: 'lines', name: 'vs linearized step by step' },
-        { x: r.rmseNetworkVsLinearized.steps.filter((t) => t >= 1), y: r.rmseNetworkVsLinearized.closedForm.filter((_, i) => r.rmseNetworkVsLinearized.steps[i] >= 1), mode: 'lines', line: { dash: 'dot' }, name: 'vs closed form' },
+        { x: r.rmseNetworkVsLinearized.steps.filter((t) => t >= 1), y: r.rmseNetworkVsLinearized.closedForm.filter((_, i) => r.rmseNetworkVsLinearized.steps[i] >= 1), mode: 'lines', name: 'empirical Θ_0 (closed form = step by step)' },
+        { x: r.rmseNetworkVsLinearized.steps.filter((t) => t >= 1), y: r.rmseNetworkVsLinearized.analytic.filter((_, i) => r.rmseNetworkVsLinearized.steps[i] >= 1), mode: 'lines', line: { dash: 'dash' }, name: 'analytic Θ (infinite width), same f_0' },
       ],
-      layout: logX('RMSE'),
+      layout: logX('RMSE', true),
     },
   ];
   return {

@@ -8,12 +8,14 @@ import * as tg from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
 import { loadCifar10Dir, loadMnist } from '../data/node.ts';
 import { mseFlow, type MseLossScaling } from '../linearize/flow.ts';
-import { matrix, type Matrix } from '../linalg/dense.ts';
-import { linearize, type Linearization } from '../linearize/linearize.ts';
+import { addScaled, frobeniusNorm, matrix } from '../linalg/dense.ts';
+import { infiniteKernels } from '../linearize/infinite.ts';
+import { linearize } from '../linearize/linearize.ts';
 import { matrixFromTensor } from '../linearize/matrix-input.ts';
 import { empiricalNtk } from '../linearize/ntk.ts';
-import { Dense, Relu, serial, type AnyLayer, type Params } from '../models/index.ts';
+import { Dense, Relu, serial, type KernelLayer, type Params } from '../models/index.ts';
 import type { Progress } from './progress.ts';
+import { closedFormWeights, firstEntries, frobenius, halfMse, leafNames, moments, recordSteps, rmse, trackedWeights } from './study-common.ts';
 import { probeWebGpu } from './webgpu-probe.ts';
 
 export interface StudyOptions {
@@ -52,8 +54,15 @@ export interface StudyReport {
   /** Reported losses are 0.5 * mean((f - y)^2) over the set, whatever the training scaling. */
   trainLoss: Series;
   testLoss: Series;
-  /** RMSE over test points between the network and the linearized model (step by step) / closed form. */
-  rmseNetworkVsLinearized: { steps: number[]; stepByStep: number[]; closedForm: number[] };
+  /**
+   * RMSE over test points between the network and the linearized model (step by step) / the closed
+   * form from the empirical Theta_0 / the same closed form with the analytic (infinite-width) Theta
+   * and the network's own f_0 (the paper's Figure 3 RMSE panel: Theta_0 predicts the finite network
+   * better than the analytic kernel).
+   */
+  rmseNetworkVsLinearized: { steps: number[]; stepByStep: number[]; closedForm: number[]; analytic: number[] };
+  /** ||Theta_0 - Theta_analytic||_F / ||Theta_analytic||_F on the training set. */
+  relativeKernelError: number;
   testOutputs: { index: number; label: number; series: Series }[];
   weights: { name: string; series: Series }[];
   relativeWeightChange: { name: string; value: number }[];
@@ -62,21 +71,15 @@ export interface StudyReport {
   seconds: { ntk: number; network: number; linearized: number; closedForm: number; total: number };
 }
 
-/** Step indices 0, 1, 2, ... spaced logarithmically up to `steps` (for log-time plots). */
-export function recordSteps(steps: number, count = 40): number[] {
-  const out = new Set<number>([0, steps]);
-  for (let i = 0; i < count; i++) out.add(Math.round(Math.pow(steps, i / (count - 1))));
-  return [...out].filter((s) => s <= steps).sort((a, b) => a - b);
-}
-
-function network(width: number, depth: number): AnyLayer {
-  const hidden: AnyLayer[] = [];
+export function network(width: number, depth: number): KernelLayer {
+  const hidden: KernelLayer[] = [];
   // sigma_w^2 = 2, sigma_b^2 = 0.1, NTK parameterization: the paper's Figure 3 setup.
   for (let i = 0; i < depth; i++) hidden.push(Dense(width, { W_std: Math.SQRT2, b_std: Math.sqrt(0.1), parameterization: 'ntk' }), Relu());
-  return serial(...hidden, Dense(1, { W_std: Math.SQRT2, b_std: Math.sqrt(0.1), parameterization: 'ntk' })) as AnyLayer;
+  return serial(...hidden, Dense(1, { W_std: Math.SQRT2, b_std: Math.sqrt(0.1), parameterization: 'ntk' })) as KernelLayer;
 }
 
-async function loadData(o: StudyOptions): Promise<{ xTrain: Float32Array; yTrain: Float32Array; xTest: Float32Array; yTest: Float32Array; dim: number }> {
+/** The study's data: MNIST 4 vs 9 (standardized pixels) or CIFAR airplane vs horse, flattened, +-1 targets. */
+export async function loadData(o: Pick<StudyOptions, 'dataset' | 'dataDir' | 'trainSize' | 'testSize' | 'seed'>): Promise<{ xTrain: Float32Array; yTrain: Float32Array; xTest: Float32Array; yTest: Float32Array; dim: number }> {
   if (o.dataset === 'mnist') {
     // Digits 4 vs 9 (a hard pair), as +-1 regression.
     const { train, test } = await loadMnist({ trainSize: o.trainSize, testSize: o.testSize, classes: [4, 9], seed: o.seed, target: 'pm1', flatten: true });
@@ -90,71 +93,6 @@ async function loadData(o: StudyOptions): Promise<{ xTrain: Float32Array; yTrain
     trainSize: o.trainSize, testSize: o.testSize, classes: ['airplane', 'horse'], seed: o.seed, target: 'pm1', standardize: true, flatten: true,
   });
   return { xTrain: train.x, yTrain: train.y, xTest: test.x, yTest: test.y, dim: train.xShape[1] };
-}
-
-function moments(x: Float32Array): [number, number] {
-  let mean = 0;
-  for (const v of x) mean += v / x.length;
-  let variance = 0;
-  for (const v of x) variance += (v - mean) ** 2 / x.length;
-  return [mean, Math.sqrt(variance)];
-}
-
-function halfMse(f: ArrayLike<number>, y: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < y.length; i++) s += (f[i] - y[i]) ** 2;
-  return (0.5 * s) / y.length;
-}
-
-function rmse(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += (a[i] - b[i]) ** 2;
-  return Math.sqrt(s / a.length);
-}
-
-async function frobenius(t: Tensor): Promise<number> {
-  return Math.sqrt(await tg.tidy(() => tg.sum(tg.square(t))).item());
-}
-
-/** Individual weights to follow: the first weight of the first and of the last layer. */
-function trackedWeights(params: Params): { name: string; leaf: number }[] {
-  const leaves = tg.treeLeaves(params);
-  const weightLeaves = leaves.map((l, i) => ({ l, i })).filter(({ l }) => l.rank === 2);
-  return [
-    { name: 'first layer W[0,0]', leaf: weightLeaves[0].i },
-    { name: 'last layer W[0,0]', leaf: weightLeaves[weightLeaves.length - 1].i },
-  ];
-}
-
-async function firstEntries(params: Params, tracked: { leaf: number }[]): Promise<number[]> {
-  const leaves = tg.treeLeaves(params);
-  return Promise.all(tracked.map(async ({ leaf }) => (await tg.tidy(() => tg.slice(tg.reshape(leaves[leaf], [-1]), [0], [1])).data())[0]));
-}
-
-/**
- * The tracked weights of theta0 + omega_i with omega_i = -J0(X)^T c_i, for all recorded steps at
- * once: entry e of omega_i is -<J0(X) e_e, c_i> (the transpose law), so one JVP per tracked weight
- * (a one-hot tangent) replaces one VJP per recorded step.
- */
-async function closedFormWeights(
-  fLin: Linearization<Params>, params0: Params, xTrain: Tensor, coefficients: readonly Matrix[], tracked: { leaf: number }[],
-): Promise<number[][]> {
-  const leaves = tg.treeLeaves(params0);
-  const start = await firstEntries(params0, tracked);
-  const columns = await Promise.all(tracked.map(async ({ leaf }) => {
-    const column = tg.tidy(() => {
-      const oneHot = tg.pad(tg.ones([1], leaves[leaf].dtype), [0], [leaves[leaf].size - 1]);
-      return fLin.jvp(xTrain, tg.flatten(params0).unflatten(leaves.map((l, i) => (i === leaf ? tg.reshape(oneHot, l.shape) : null))));
-    });
-    const values = Float64Array.from(await column.data());
-    column.dispose();
-    return values;
-  }));
-  return coefficients.map((c) => columns.map((column, k) => {
-    let dot = 0;
-    for (let i = 0; i < column.length; i++) dot += column[i] * c.data[i];
-    return start[k] - dot;
-  }));
 }
 
 /** Full-batch GD on `loss(apply(params, xTrain))`, recording outputs and weights at `record` steps. */
@@ -191,7 +129,7 @@ async function gradientDescent(
 }
 
 /** 'auto' asks a child process first (cli/webgpu-probe.ts), so a CPU fallback prints none of Dawn's warnings. */
-async function chooseBackend(choice: StudyOptions['backend']): Promise<{ backend: tg.Backend; reason: string }> {
+export async function chooseBackend(choice: StudyOptions['backend']): Promise<{ backend: tg.Backend; reason: string }> {
   if (choice !== 'auto') return tg.initBackend(choice);
   const probe = await probeWebGpu();
   if (!probe.found) return { backend: await tg.setBackend('cpu'), reason: probe.reason };
@@ -257,6 +195,14 @@ export async function runStudy(o: StudyOptions, progress: Progress, log: (s: str
   const closedTrain = flow.gdTrainAt(record);
   const closedTest = flow.gdTestAt(record);
   progress.start('closed form', 1, 'batches');
+  // The same closed form with the analytic kernel of the infinitely wide network (float64 on the
+  // host) and this network's f_0: what the infinite-width theory predicts for this network.
+  const analytic = infiniteKernels(net, { shape: [o.trainSize, data.dim], data: data.xTrain }, { shape: [o.testSize, data.dim], data: data.xTest });
+  const analyticTest = mseFlow({
+    thetaTrain: analytic.thetaTrainTrain, thetaTestTrain: analytic.thetaTestTrain, f0Train, f0Test, yTrain: yTrainM, eta: lr, loss: o.loss,
+    singular: 'pinv', allowUnstableSteps: true,
+  }).gdTestAt(record);
+  const relativeKernelError = frobeniusNorm(addScaled(thetaTrain, analytic.thetaTrainTrain, 1, -1)) / frobeniusNorm(analytic.thetaTrainTrain);
   const closedWeights = await closedFormWeights(fLin, params0, xTrain, record.map((step) => flow.gdCoefficientsAt(step)), tracked);
   fLin.dispose();
   progress.update(1);
@@ -309,7 +255,9 @@ export async function runStudy(o: StudyOptions, progress: Progress, log: (s: str
       steps: record,
       stepByStep: record.map((_, i) => rmse(net1.test[i], lin.test[i])),
       closedForm: record.map((_, i) => rmse(net1.test[i], closedTest[i].data)),
+      analytic: record.map((_, i) => rmse(net1.test[i], analyticTest[i].data)),
     },
+    relativeKernelError,
     testOutputs: Array.from({ length: points }, (_, p) => ({ index: p, label: yTest[p], series: series((i, s) => testOf(i, s)[p]) })),
     weights: tracked.map((w, k) => ({
       name: w.name,
@@ -322,16 +270,4 @@ export async function runStudy(o: StudyOptions, progress: Progress, log: (s: str
   };
   tg.dispose([xTrain, yTrain, xTest, params0, net1.final, lin.final]);
   return report;
-}
-
-/** Readable names of parameter leaves in tree-flattening order, e.g. "layer 0 W". */
-function leafNames(params: Params): string[] {
-  const names: string[] = [];
-  const walk = (node: unknown, path: string): void => {
-    if (node instanceof tg.Tensor) names.push(path);
-    else if (Array.isArray(node)) node.forEach((c, i) => walk(c, `${path}${path ? '.' : ''}${i}`));
-    else if (node !== null && typeof node === 'object') for (const k of Object.keys(node).sort()) walk((node as Record<string, unknown>)[k], `${path}.${k}`);
-  };
-  walk(params, '');
-  return names.map((n) => `layer ${n}`);
 }

@@ -10,6 +10,7 @@ import { uniformValues } from '../../engine/random.ts';
 import { loadCifar10 } from '../../data/cifar10.ts';
 import { splitMnist, type MnistPool } from '../../data/mnist.ts';
 import { readTar } from '../../data/tar.ts';
+import { moments } from '../../cli/study-common.ts';
 import type { AppSettings } from './settings.ts';
 
 export interface StudyData {
@@ -27,14 +28,6 @@ export interface StudyData {
 export interface NamedBytes {
   name: string;
   bytes: Uint8Array;
-}
-
-function moments(x: Float32Array): [number, number] {
-  let mean = 0;
-  for (const v of x) mean += v / x.length;
-  let variance = 0;
-  for (const v of x) variance += (v - mean) ** 2 / x.length;
-  return [mean, Math.sqrt(variance)];
 }
 
 /** MNIST digitA (-1) vs digitB (+1): the subset's balanced split, standardized as the CLI does. */

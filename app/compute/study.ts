@@ -5,29 +5,23 @@
  *
  * The numbers are computed as the CLI study computes them (cli/study.ts: same network for the
  * default settings, same updates, same recorded steps, same closed form), so the report's common
- * fields equal the CLI's for the same data and seed; test/app checks that. cli/study.ts cannot be
- * imported here (it reads files and probes Dawn in a child process), hence the few mirrored
- * helpers below (tracked weights, their closed form, leaf names).
+ * fields equal the CLI's for the same data and seed; test/app checks that. The helpers both use
+ * live in cli/study-common.ts (cli/study.ts itself reads files and probes Dawn in a child process).
  */
 import * as tg from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
 import { mseFlow, type MseFlow } from '../../linearize/flow.ts';
-import { linearize, type Linearization } from '../../linearize/linearize.ts';
+import { infiniteKernels } from '../../linearize/infinite.ts';
+import { linearize } from '../../linearize/linearize.ts';
 import { matrixFromTensor } from '../../linearize/matrix-input.ts';
 import { empiricalNtk } from '../../linearize/ntk.ts';
-import { matrix, symmetricEigen, type Matrix } from '../../linalg/dense.ts';
+import { addScaled, frobeniusNorm, matrix, symmetricEigen, type Matrix } from '../../linalg/dense.ts';
 import type { Params } from '../../models/index.ts';
 import type { Series, StudyReport } from '../../cli/study.ts';
+import { closedFormWeights, firstEntries, frobenius, halfMse, leafNames, recordSteps, rmse, trackedWeights } from '../../cli/study-common.ts';
 import { buildNetwork, describeNetwork } from './network.ts';
 import type { AppSettings } from './settings.ts';
 import type { StudyData } from './datasets.ts';
-
-/** Step indices 0, 1, 2, ... spaced logarithmically up to `steps` (the CLI's recordSteps). */
-export function recordSteps(steps: number, count = 40): number[] {
-  const out = new Set<number>([0, steps]);
-  for (let i = 0; i < count; i++) out.add(Math.round(Math.pow(steps, i / (count - 1))));
-  return [...out].filter((s) => s <= steps).sort((a, b) => a - b);
-}
 
 /** The NTK view: Theta_t on train x train (rows ordered by label), its spectrum and its drift. */
 export interface NtkView {
@@ -64,74 +58,6 @@ export interface StudyHooks {
 /** The report's options: the CLI's StudyOptions fields (dataset widened to the app's choices) and the app's settings. */
 export type AppStudyOptions = Omit<StudyReport['options'], 'dataset'> & { dataset: AppSettings['data']; settings: AppSettings; network: string; data: string };
 export type AppStudyReport = Omit<StudyReport, 'options'> & { options: AppStudyOptions; ntk: NtkView };
-
-function halfMse(f: ArrayLike<number>, y: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < y.length; i++) s += (f[i] - y[i]) ** 2;
-  return (0.5 * s) / y.length;
-}
-
-export function rmse(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += (a[i] - b[i]) ** 2;
-  return Math.sqrt(s / a.length);
-}
-
-async function frobenius(t: Tensor): Promise<number> {
-  return Math.sqrt(await tg.tidy(() => tg.sum(tg.square(t))).item());
-}
-
-/** As cli/study.ts: the first entry of the first and of the last weight (rank >= 2) leaf. */
-function trackedWeights(params: Params): { name: string; leaf: number }[] {
-  const leaves = tg.treeLeaves(params);
-  const weightLeaves = leaves.map((l, i) => ({ l, i })).filter(({ l }) => l.rank >= 2);
-  const entry = (rank: number) => `[${Array(rank).fill(0).join(',')}]`;
-  const first = weightLeaves[0];
-  const last = weightLeaves[weightLeaves.length - 1];
-  return [
-    { name: `first layer W${entry(first.l.rank)}`, leaf: first.i },
-    { name: `last layer W${entry(last.l.rank)}`, leaf: last.i },
-  ];
-}
-
-async function firstEntries(params: Params, tracked: { leaf: number }[]): Promise<number[]> {
-  const leaves = tg.treeLeaves(params);
-  return Promise.all(tracked.map(async ({ leaf }) => (await tg.tidy(() => tg.slice(tg.reshape(leaves[leaf], [-1]), [0], [1])).data())[0]));
-}
-
-/** As cli/study.ts: theta0 + omega_i at the tracked entries, one JVP per tracked weight (transpose law). */
-async function closedFormWeights(
-  fLin: Linearization<Params>, params0: Params, xTrain: Tensor, coefficients: readonly Matrix[], tracked: { leaf: number }[],
-): Promise<number[][]> {
-  const leaves = tg.treeLeaves(params0);
-  const start = await firstEntries(params0, tracked);
-  const columns = await Promise.all(tracked.map(async ({ leaf }) => {
-    const column = tg.tidy(() => {
-      const oneHot = tg.pad(tg.ones([1], leaves[leaf].dtype), [0], [leaves[leaf].size - 1]);
-      return fLin.jvp(xTrain, tg.flatten(params0).unflatten(leaves.map((l, i) => (i === leaf ? tg.reshape(oneHot, l.shape) : null))));
-    });
-    const values = Float64Array.from(await column.data());
-    column.dispose();
-    return values;
-  }));
-  return coefficients.map((c) => columns.map((column, k) => {
-    let dot = 0;
-    for (let i = 0; i < column.length; i++) dot += column[i] * c.data[i];
-    return start[k] - dot;
-  }));
-}
-
-/** As cli/study.ts: readable names of parameter leaves in tree-flattening order. */
-function leafNames(params: Params): string[] {
-  const names: string[] = [];
-  const walk = (node: unknown, path: string): void => {
-    if (node instanceof tg.Tensor) names.push(path);
-    else if (Array.isArray(node)) node.forEach((c, i) => walk(c, `${path}${path ? '.' : ''}${i}`));
-    else if (node !== null && typeof node === 'object') for (const k of Object.keys(node).sort()) walk((node as Record<string, unknown>)[k], `${path}.${k}`);
-  };
-  walk(params, '');
-  return names.map((n) => `layer ${n}`);
-}
 
 /** Eigenvalues, descending, of a symmetric float64 matrix. */
 function spectrum(m: Matrix): number[] {
@@ -224,6 +150,13 @@ export async function runAppStudy(s: AppSettings, data: StudyData, backendName: 
   const record = recordSteps(s.steps);
   const closedTrain = flow.gdTrainAt(record);
   const closedTest = flow.gdTestAt(record);
+  // As the CLI: the same closed form with the analytic (infinite-width) kernel and this network's f_0.
+  const analytic = infiniteKernels(net, { shape: shape(s.trainSize), data: data.xTrain }, { shape: shape(s.testSize), data: data.xTest });
+  const analyticTest = mseFlow({
+    thetaTrain: analytic.thetaTrainTrain, thetaTestTrain: analytic.thetaTestTrain, f0Train, f0Test,
+    yTrain: matrix(s.trainSize, 1, Float64Array.from(data.yTrain)), eta: lr, loss: s.loss, singular: 'pinv', allowUnstableSteps: true,
+  }).gdTestAt(record);
+  const relativeKernelError = frobeniusNorm(addScaled(thetaTrain, analytic.thetaTrainTrain, 1, -1)) / frobeniusNorm(analytic.thetaTrainTrain);
   let closedSeconds = (performance.now() - tClosed0) / 1000;
   const tracked = trackedWeights(params0);
   const fLin = linearize(apply, params0);
@@ -263,6 +196,7 @@ export async function runAppStudy(s: AppSettings, data: StudyData, backendName: 
         steps,
         stepByStep: steps.map((_, i) => rmse(netRun.test[i], linRun.test[i])),
         closedForm: steps.map((_, i) => rmse(netRun.test[i], closedTest[i].data)),
+        analytic: steps.map((_, i) => rmse(netRun.test[i], analyticTest[i].data)),
       },
       testOutputs: Array.from({ length: points }, (_, p) => ({ index: p, label: data.yTest[p], series: series((i, src) => testOf(i, src)[p]) })),
       weights: tracked.map((w, j) => ({
@@ -342,6 +276,7 @@ export async function runAppStudy(s: AppSettings, data: StudyData, backendName: 
     backend: backendName,
     backendReason,
     ...final,
+    relativeKernelError,
     relativeWeightChange,
     relativeNtkChange,
     linearizedVsClosedFormMaxDiff: linVsClosed,

@@ -13,7 +13,8 @@ import type { Params } from '../../models/index.ts';
 import type { StudyData } from './datasets.ts';
 import { buildNetwork } from './network.ts';
 import type { AppSettings } from './settings.ts';
-import { closedForm, rmse } from './study.ts';
+import { rmse } from '../../cli/study-common.ts';
+import { closedForm } from './study.ts';
 
 export interface SweepPoint {
   width: number;

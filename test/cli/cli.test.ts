@@ -43,11 +43,11 @@ describe('help', () => {
   it('tangentgrad --help lists every subcommand with a line each', () => {
     const r = cli(['--help']);
     expect(r.status).toBe(0);
-    for (const command of ['study', 'demo', 'gp', 'data']) expect(r.stdout).toMatch(new RegExp(`^  ${command} +\\S.+$`, 'm'));
+    for (const command of ['study', 'demo', 'gp', 'figures', 'data']) expect(r.stdout).toMatch(new RegExp(`^  ${command} +\\S.+$`, 'm'));
     expect(r.stderr).toBe('');
   });
 
-  it.each(['study', 'demo', 'gp', 'data', 'data cifar10'])("'%s --help' prints its usage and runs nothing", (command) => {
+  it.each(['study', 'demo', 'gp', 'figures', 'data', 'data cifar10'])("'%s --help' prints its usage and runs nothing", (command) => {
     const r = cli([...command.split(' '), '--help']);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain(`usage: tangentgrad ${command === 'study' ? '[study]' : command === 'data' ? 'data cifar10' : command} [flags]`);
@@ -58,7 +58,7 @@ describe('help', () => {
   });
 
   it('an unknown command or flag is one clear line', () => {
-    expect(cli(['fly']).stderr).toBe("error: unknown command 'fly' (commands: study, demo, gp, data; try --help)\n");
+    expect(cli(['fly']).stderr).toBe("error: unknown command 'fly' (commands: study, demo, gp, figures, data; try --help)\n");
     expect(cli(['demo', '--stepz', '3']).stderr).toMatch(/^error: demo: Unknown option '--stepz'.*\(see --help\)\n$/);
   });
 });

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { parseFlags, intFlag, choiceFlag, numberFlag } from '../../cli/args.ts';
 import { progressReporter } from '../../cli/progress.ts';
 import { writeReport } from '../../cli/report.ts';
-import { recordSteps, runStudy, type StudyOptions } from '../../cli/study.ts';
+import { recordSteps } from '../../cli/study-common.ts';
+import { runStudy, type StudyOptions } from '../../cli/study.ts';
 import { studyHtml } from '../../cli/study-report.ts';
 
 const tiny: StudyOptions = {
@@ -34,6 +35,14 @@ describe('main study', () => {
     }
     expect(report.relativeWeightChange.length).toBe(6);
     expect(report.relativeNtkChange).toBeGreaterThan(0);
+    // The RMSE panel's second curve: the closed form driven by the analytic Theta from the same f_0
+    // (equal to the empirical one at step 0, different once training moves the outputs).
+    const panel = report.rmseNetworkVsLinearized;
+    expect(panel.analytic[0]).toBeLessThan(1e-6);
+    expect(Math.abs(panel.analytic[last] - panel.closedForm[last])).toBeGreaterThan(1e-6);
+    // Width 32: the empirical kernel is still far from the analytic one (O(1/sqrt(n)) with a large constant).
+    expect(report.relativeKernelError).toBeGreaterThan(0);
+    expect(Number.isFinite(report.relativeKernelError)).toBe(true);
     expect(report.lr).toBeCloseTo(report.maxStableLearningRate / 2, 12);
     const dir = await mkdtemp(path.join(tmpdir(), 'tg-study-'));
     try {
