@@ -10,10 +10,11 @@
  * by rename, so a killed worker leaves no partial chunk behind, and a worker that finds a block
  * already verified in the store writes nothing (a block lands in the result once).
  *
- * bullmq is an optional peer dependency, imported only here.
+ * bullmq and ioredis are optional peer dependencies, imported only here.
  */
 import path from 'node:path';
-import type { Job, Queue as QueueType, Worker as WorkerType, ConnectionOptions } from 'bullmq';
+import type { Job, Queue as QueueType, Worker as WorkerType } from 'bullmq';
+import type { Redis, RedisOptions } from 'ioredis';
 import { BlockThreads } from './block-threads.ts';
 import { BlockProgress, progressOf, type ProgressOption, type RunSummary } from './run-summary.ts';
 import { KernelStore } from './store.ts';
@@ -40,8 +41,25 @@ async function bullmq(): Promise<typeof import('bullmq')> {
   }
 }
 
+/**
+ * A Redis client for the URL. BullMQ gets a client, not options: it loads ioredis itself only
+ * through require, which an ES-module process does not have. Each Queue, QueueEvents and Worker
+ * gets its own (a QueueEvents' blocking reads must not share one).
+ */
+export async function redisClient(url: string): Promise<Redis> {
+  const options = redisConnection(url);
+  let mod: typeof import('ioredis');
+  try {
+    mod = await import('ioredis');
+  } catch (e) {
+    throw new Error(`the BullMQ runner needs the 'ioredis' package (npm install ioredis): ${(e as Error).message}`);
+  }
+  const IORedis = (mod as unknown as { default?: typeof mod.Redis }).default ?? mod.Redis;
+  return new IORedis(options);
+}
+
 /** redis://[user:password@]host:port[/db] as ioredis options (BullMQ workers need maxRetriesPerRequest null). */
-export function redisConnection(url: string): ConnectionOptions {
+export function redisConnection(url: string): RedisOptions {
   let u: URL;
   try {
     u = new URL(url);
@@ -87,14 +105,16 @@ export async function runBullmq(root: string, opts: BullmqRunOptions): Promise<R
   const attempts = opts.attempts ?? 3;
   if (!Number.isInteger(attempts) || attempts < 1) throw new Error(`runBullmq: attempts must be a positive integer, got ${attempts}`);
   const name = opts.queue ?? DEFAULT_QUEUE;
-  const connection = redisConnection(opts.redis);
   const t0 = performance.now();
   const missing = store.missingBlocks();
   const pending = new Map(missing.map((i) => [jobId(store, i), i]));
   const progress = new BlockProgress(progressOf(opts.progress), store, missing.length, 'kernel blocks');
-  const queue: QueueType = new Queue(name, { connection });
-  const events = new QueueEvents(name, { connection });
+  const queueConnection = await redisClient(opts.redis);
+  const eventsConnection = await redisClient(opts.redis);
+  const queue: QueueType = new Queue(name, { connection: queueConnection });
+  const events = new QueueEvents(name, { connection: eventsConnection });
   let computed = 0;
+  let timer: NodeJS.Timeout | undefined;
   try {
     await events.waitUntilReady();
     const result = new Promise<void>((resolve, reject) => {
@@ -116,11 +136,9 @@ export async function runBullmq(root: string, opts: BullmqRunOptions): Promise<R
         if (job && (await job.getState()) === 'failed') reject(new Error(`kernel block ${pending.get(id)} failed after ${job.attemptsMade} attempt(s): ${failedReason}`));
       });
       // The store is the ground truth: a completion whose event was missed (a reconnect) still counts.
-      const timer = setInterval(() => {
+      timer = setInterval(() => {
         for (const [id, index] of pending) if (store.blockIsDone(index)) settle(id, false);
       }, opts.pollMs ?? 5000);
-      const clear = () => clearInterval(timer);
-      void result.then(clear, clear);
       if (pending.size === 0) resolve();
     });
     // A finished (completed or failed) job with the same id would swallow the new one: remove it first.
@@ -138,9 +156,12 @@ export async function runBullmq(root: string, opts: BullmqRunOptions): Promise<R
     })));
     await result;
   } finally {
+    clearInterval(timer);
     progress.stop();
     await events.close();
     await queue.close();
+    queueConnection.disconnect();
+    eventsConnection.disconnect();
   }
   const left = store.missingBlocks();
   if (left.length) throw new Error(`runBullmq: the queue finished but blocks ${left.slice(0, 10).join(', ')}${left.length > 10 ? ', ...' : ''} are missing or fail their checksum in ${abs}`);
@@ -178,7 +199,7 @@ export interface BullmqWorkerHandle {
 /** A worker pulling block jobs until closed. */
 export async function startBullmqWorker(opts: BullmqWorkerOptions): Promise<BullmqWorkerHandle> {
   const { Worker } = await bullmq();
-  const connection = redisConnection(opts.redis);
+  const connection = await redisClient(opts.redis);
   const name = opts.name ?? `${(await import('node:os')).hostname()}:${process.pid}`;
   const concurrency = opts.concurrency ?? 1;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`kernel worker: concurrency must be a positive integer, got ${concurrency}`);
@@ -203,6 +224,7 @@ export async function startBullmqWorker(opts: BullmqWorkerOptions): Promise<Bull
   const close = () => (closing ??= (async () => {
     await worker.close();
     await threads.close();
+    connection.disconnect();
     resolveClosed();
   })());
   if (opts.idleExitMs !== undefined) {

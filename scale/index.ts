@@ -14,7 +14,7 @@ export { KernelStore, type KernelName, type KernelStoreMeta, type StoreDtype } f
 export { blockAt, blockCount, type Block } from './blocks.ts';
 export { BlockComputer, type BlockResult } from './compute-block.ts';
 export { runLocal, type LocalRunOptions } from './local-runner.ts';
-export { runBullmq, startBullmqWorker, redisConnection, DEFAULT_QUEUE, type BullmqRunOptions, type BullmqWorkerOptions, type BullmqWorkerHandle, type BlockJobData, type BlockJobResult } from './bullmq-runner.ts';
+export { runBullmq, startBullmqWorker, redisConnection, redisClient, DEFAULT_QUEUE, type BullmqRunOptions, type BullmqWorkerOptions, type BullmqWorkerHandle, type BlockJobData, type BlockJobResult } from './bullmq-runner.ts';
 export { runIndexTask, arrayTask, type IndexRunOptions } from './index-runner.ts';
 export { readRowBlock, kernelRowBlocks, readKernelMatrix, readKernelTensor, exportNpy, type RowBlock } from './read-kernel.ts';
 export { predictStored, type StoredPredictOptions, type StoredPrediction } from './predict-stored.ts';
