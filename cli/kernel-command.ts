@@ -12,7 +12,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { choiceFlag, intFlag, numberFlag, parseFlags, usage, type FlagSpec } from './args.ts';
 
-const ACTIONS: Record<string, { summary: string; flags: FlagSpec[] }> = {
+export const ACTIONS: Record<string, { summary: string; flags: FlagSpec[] }> = {
   init: {
     summary: 'create a kernel store: model spec (JSON file or text), inputs as .npy [N, ...] (float64 or float32)',
     flags: [
