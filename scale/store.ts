@@ -205,9 +205,14 @@ export class KernelStore {
     const body = new Uint8Array(bytes.buffer, bytes.byteOffset, size);
     const want = new DataView(bytes.buffer, bytes.byteOffset + size, 4).getUint32(0, true);
     if (crc32c(body) !== want) return null;
-    const copy = new ArrayBuffer(size);
-    new Uint8Array(copy).set(body);
-    return dtype === 'float64' ? new Float64Array(copy) : new Float32Array(copy);
+    // A large file gets its own buffer at offset 0: view it in place; else copy to align.
+    const aligned = bytes.byteOffset % 8 === 0 ? bytes.buffer : (() => {
+      const copy = new ArrayBuffer(size);
+      new Uint8Array(copy).set(body);
+      return copy;
+    })();
+    const offset = aligned === bytes.buffer ? bytes.byteOffset : 0;
+    return dtype === 'float64' ? new Float64Array(aligned, offset, elements) : new Float32Array(aligned, offset, elements);
   }
 
   /** Like readChunk, but a missing or damaged chunk is an error naming it (for inputs). */
