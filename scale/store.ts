@@ -266,8 +266,13 @@ export class KernelStore {
     return this.requireChunk('params', [0], Math.max(1, count), 'float64').subarray(0, count) as Float64Array;
   }
 
-  /** Removes temporary files left by killed writers (harmless to readers, but they take space). */
-  removePartials(array: string): number {
+  /**
+   * Removes temporary files left by killed writers (harmless to readers, but they take space).
+   * Only those untouched for `olderThanMs` (default 10 minutes): a younger one may belong to a
+   * writer still running elsewhere, whose rename must not fail.
+   */
+  removePartials(array: string, olderThanMs = 10 * 60_000): number {
+    const cutoff = Date.now() - olderThanMs;
     let removed = 0;
     const walk = (dir: string) => {
       let entries;
@@ -280,6 +285,11 @@ export class KernelStore {
         const p = path.join(dir, e.name);
         if (e.isDirectory()) walk(p);
         else if (e.name.endsWith('.partial')) {
+          try {
+            if (statSync(p).mtimeMs > cutoff) continue;
+          } catch {
+            continue;
+          }
           rmSync(p, { force: true });
           removed++;
         }

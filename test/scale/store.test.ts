@@ -4,7 +4,7 @@
  * killed run, damaged chunks recomputed, reading back, .npy export read by numpy.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,7 +58,7 @@ function storeBytes(root: string, kernel: string): Map<string, string> {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       const p = path.join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else out.set(path.relative(root, p), readFileSync(p).toString('hex'));
+      else if (!e.name.endsWith('.partial')) out.set(path.relative(root, p), readFileSync(p).toString('hex'));
     }
   };
   walk(path.join(root, kernel, 'c'));
@@ -203,14 +203,19 @@ describe('local runs', () => {
     writeFileSync(flip, bytes);
     truncateSync(store.chunkPath('nngp', [1, 3]), statSync(store.chunkPath('nngp', [1, 3])).size - 9);
     rmSync(store.chunkPath('ntk', [3, 3]));
+    // Leftovers of a writer killed an hour ago are removed; a fresh one (maybe a live writer's) is kept.
     const partial = `${store.chunkPath('ntk', [2, 2])}.999.abcd.partial`;
     writeFileSync(partial, 'half a chunk');
+    utimesSync(partial, new Date(Date.now() - 3600_000), new Date(Date.now() - 3600_000));
+    const young = `${store.chunkPath('ntk', [2, 3])}.998.abcd.partial`;
+    writeFileSync(young, 'being written');
     const damaged = [store.block(1).index, blockIndex(store, 1, 3), blockIndex(store, 3, 3)];
     expect(store.missingBlocks()).toEqual(damaged.sort((a, b) => a - b));
     expect(() => readKernelMatrix(root, 'ntk')).toThrow(/block \(0, 1\) of ntk is missing or fails its checksum/);
     const rerun = await runLocal(root, { workers: 0 });
     expect(rerun.computed).toBe(3);
     expect(() => statSync(partial)).toThrow(/ENOENT/);
+    expect(readFileSync(young, 'utf8')).toBe('being written');
     expect(storeBytes(root, 'ntk')).toEqual(before);
     expect(storeBytes(root, 'nngp')).toEqual(beforeNngp);
   });
