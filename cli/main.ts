@@ -22,13 +22,13 @@ const COMMANDS: Record<string, Command> = {
     summary: 'an ensemble of wide networks vs the Gaussian process over initializations (Figure 2)',
     run: async (argv) => (await import('./gp-command.ts')).gpCommand(argv),
   },
-  kernel: {
-    summary: 'NNGP / NTK kernels in blocks in a Zarr store: resumable, local threads, BullMQ workers or array jobs',
-    run: async (argv) => (await import('./kernel-command.ts')).kernelCommand(argv),
-  },
   data: {
     summary: 'download a dataset once into the cache folder: data cifar10 [--data-dir DIR]',
     run: async (argv) => (await import('./data-command.ts')).dataCommand(argv),
+  },
+  kernel: {
+    summary: 'NNGP / NTK kernels in blocks in a Zarr store: resumable, local threads, BullMQ workers or array jobs',
+    run: async (argv) => (await import('./kernel-command.ts')).kernelCommand(argv),
   },
 };
 
