@@ -25,6 +25,7 @@ export const ACTIONS: Record<string, { summary: string; flags: FlagSpec[] }> = {
       { name: 'block', type: 'string', help: 'rows and columns per block (= per Zarr chunk)', default: '1000' },
       { name: 'dtype', type: 'string', help: 'float64 or float32', default: 'float64' },
       { name: 'seed', type: 'string', help: 'seed of the empirical parameters', default: '0' },
+      { name: 'params', type: 'string', help: 'empirical: the parameters instead, .npy [P] (every leaf of model.init flattened, in tree order)' },
     ],
   },
   run: {
@@ -131,6 +132,7 @@ export async function kernelCommand(argv: string[]): Promise<void> {
         blockSize: intFlag('block', v.block, 1, 16384),
         dtype: choiceFlag('dtype', v.dtype, ['float64', 'float32'] as const),
         seed: intFlag('seed', v.seed, 0),
+        params: typeof v.params === 'string' ? scale.readNpy(v.params).data : undefined,
       });
       const m = store.meta;
       say(`created ${store.root}: ${m.mode} ${m.kernels.join(' + ')} [${m.n1} x ${m.n2}]${m.symmetric ? ' (one dataset: upper triangle)' : ''}, blocks of ${m.blockSize}: ${store.blockCount} block tasks`);

@@ -27,8 +27,11 @@ export interface CreateStoreOptions {
   dtype?: StoreDtype;
   /** Seed of the empirical parameters (model.init(tg.key(seed))). Default 0. */
   seed?: number;
-  /** Empirical: parameters to use instead of drawing them from the seed (a tree like model.init's). */
-  params?: Params;
+  /**
+   * Empirical: parameters to use instead of drawing them from the seed: a tree like model.init's,
+   * or all its leaves flattened and concatenated in tree order (tg.treeLeaves), e.g. from an .npy.
+   */
+  params?: Params | Float64Array;
   /** Empirical: empiricalNtk's method (default 'structured') and inner row block (default 64). */
   method?: 'structured' | 'contraction' | 'ntkvp';
   innerBlock?: number;
@@ -84,17 +87,25 @@ export async function createKernelStore(root: string, opts: CreateStoreOptions):
   let params: Float64Array | null = null;
   if (mode === 'empirical') {
     const drawn = model.init(tg.key(seed), [-1, ...sampleShape], dtype).params;
-    const given = opts.params ?? drawn;
     const want = tg.treeLeaves(drawn);
-    const got = tg.treeLeaves(given);
+    if (opts.params instanceof Float64Array) {
+      const total = want.reduce((sum, l) => sum + l.size, 0);
+      if (opts.params.length !== total) throw new Error(`createKernelStore: flat params have ${opts.params.length} values; the model's parameters have ${total} (leaves ${want.map((l) => `[${l.shape}]`).join(', ')}, in that order)`);
+      for (let i = 0; i < opts.params.length; i++) if (!Number.isFinite(opts.params[i])) throw new Error(`createKernelStore: params has a non-finite value at flat index ${i}`);
+    }
+    const given = opts.params instanceof Float64Array ? null : opts.params ?? drawn;
+    const got = given === null ? want : tg.treeLeaves(given);
     if (got.length !== want.length || got.some((l, i) => l.shape.join() !== want[i].shape.join())) {
       throw new Error(`createKernelStore: params must be a tree like model.init's: leaves [${want.map((l) => `[${l.shape}]`).join(', ')}], got [${got.map((l) => `[${l.shape}]`).join(', ')}]`);
     }
-    params = new Float64Array(got.reduce((s, l) => s + l.size, 0));
-    let o = 0;
-    for (const l of got) {
-      params.set(l.dataSync(), o);
-      o += l.size;
+    if (opts.params instanceof Float64Array) params = Float64Array.from(opts.params);
+    else {
+      params = new Float64Array(got.reduce((sum, l) => sum + l.size, 0));
+      let o = 0;
+      for (const l of got) {
+        params.set(l.dataSync(), o);
+        o += l.size;
+      }
     }
     for (const l of want) l.dispose();
   } else {

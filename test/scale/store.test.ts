@@ -301,6 +301,14 @@ describe('local runs', () => {
     const stored = tg.treeLeaves(storedParams(model, KernelStore.open(root)));
     tg.treeLeaves(params).forEach((p, i) => expect(sameBits(stored[i].dataSync(), p.dataSync())).toBe(true));
     await expect(createKernelStore(fresh('emp'), { model: spec, x1: x, mode: 'empirical', kernels: ['nngp', 'ntk'] })).rejects.toThrow(/NTK only/);
+    // Given parameters (flat, tree order) instead of a seed: the seed-3 values give the same kernel.
+    const flat = Float64Array.from(tg.treeLeaves(params).flatMap((p) => [...p.dataSync()]));
+    const given = fresh('emp');
+    await createKernelStore(given, { model: spec, x1: x, mode: 'empirical', blockSize: 5, params: flat, innerBlock: 5 });
+    expect(KernelStore.open(given).meta.seed).toBeNull();
+    await runLocal(given, { workers: 0 });
+    expect(sameBits(readKernelMatrix(given, 'ntk').data, got)).toBe(true);
+    await expect(createKernelStore(fresh('emp'), { model: spec, x1: x, mode: 'empirical', params: flat.subarray(1) })).rejects.toThrow(/flat params have \d+ values; the model's parameters have \d+/);
   });
 
   it('bad input is refused with the offending values named', async () => {
