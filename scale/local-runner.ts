@@ -46,7 +46,8 @@ export async function runLocal(root: string, opts: LocalRunOptions = {}): Promis
   if (!(maxBlocks >= 1)) throw new Error(`runLocal: maxBlocks must be >= 1, got ${opts.maxBlocks}`);
   const t0 = performance.now();
   for (const k of store.meta.kernels) store.removePartials(k);
-  const missing = store.missingBlocks().slice(0, Number.isFinite(maxBlocks) ? maxBlocks : undefined);
+  const allMissing = store.missingBlocks();
+  const missing = allMissing.slice(0, Number.isFinite(maxBlocks) ? maxBlocks : undefined);
   const progress = new BlockProgress(progressOf(opts.progress), store, missing.length, 'kernel blocks');
   let computed = 0;
   const finish = (index: number, written: boolean) => {
@@ -67,7 +68,8 @@ export async function runLocal(root: string, opts: LocalRunOptions = {}): Promis
   return {
     blocks: store.blockCount,
     computed,
-    skipped: store.blockCount - missing.length + (missing.length - computed),
+    // Present at the start, or written meanwhile by another runner (then this run wrote nothing).
+    skipped: store.blockCount - allMissing.length + (missing.length - computed),
     entries: progress.entriesDone,
     seconds: (performance.now() - t0) / 1000,
   };

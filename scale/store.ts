@@ -111,14 +111,14 @@ export class KernelStore {
     const store = new FileSystemStore(root);
     const top = zarr.root(store);
     const sample = meta.sampleShape;
-    const inputArray = async (name: string, n: number, data: Float64Array) => {
+    const inputArray = async (name: string, n: number) => {
       await zarr.create(top.resolve(name), {
         shape: [n, ...sample], chunkShape: [meta.blockSize, ...sample], dtype: 'float64', codecs: CODECS, fillValue: 0,
         dimensionNames: ['sample', ...sample.map((_, i) => `feature${i}`)],
       });
     };
-    await inputArray('x1', meta.n1, x1);
-    if (x2) await inputArray('x2', meta.n2, x2);
+    await inputArray('x1', meta.n1);
+    if (x2) await inputArray('x2', meta.n2);
     if (params) {
       await zarr.create(top.resolve('params'), { shape: [params.length], chunkShape: [Math.max(1, params.length)], dtype: 'float64', codecs: CODECS, fillValue: 0 });
     }

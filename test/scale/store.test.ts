@@ -152,7 +152,9 @@ describe('local runs', () => {
     const x2 = { shape: [17, 4], data: data(17, 4, 4) };
     const root = fresh('cross');
     await createKernelStore(root, { model: SPEC, x1, x2, blockSize: 7, kernels: ['ntk'] });
-    await runLocal(root, { workers: 0 });
+    // A run stopped after 3 blocks, then the rest: 4 x 3 blocks in all.
+    expect(await runLocal(root, { workers: 0, maxBlocks: 3 })).toMatchObject({ blocks: 12, computed: 3, skipped: 0 });
+    expect(await runLocal(root, { workers: 0 })).toMatchObject({ blocks: 12, computed: 9, skipped: 3 });
     const ref = buildModel(SPEC).kernel!(x1, x2, { blockSize: 7 }).ntk!.dataSync();
     expect(sameBits(readKernelMatrix(root, 'ntk').data, ref)).toBe(true);
     const strips = [...kernelRowBlocks(root, 'ntk')];
