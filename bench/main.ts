@@ -2,7 +2,8 @@
  * Benchmarks, side by side with peers in the same run.
  *   npm run bench -- <suite> [--json] [--quick] [--backend cpu[,webgpu]] [--only <case substring>]
  * Suites: cpu (matmul, conv2d vs tfjs-cpu/wasm), webgpu (the same on WebGPU vs tfjs-webgpu), ntk
- * (empirical NTK, three methods, vs jax-js and tfjs), train (one SGD step of an MLP and a CNN).
+ * (empirical NTK, three methods, vs jax-js and tfjs), train (one SGD step of an MLP and a CNN),
+ * scale (a kernel store in blocks: local worker threads and BullMQ workers vs one process).
  * --json prints one JSON object per case and peer on stdout, keys
  * case, size, backend, threads, ours_ms, peer, peer_ms, ratio (= peer_ms / ours_ms); everything else
  * goes to stderr. --threads N sets our CPU backend's threads (default: the cores present). Exit status 1 when any of our results fails its check.
@@ -12,8 +13,9 @@ import { log, Report, type BenchOptions, type Suite } from './harness.ts';
 import { cpuSuite, webgpuSuite } from './cpu.ts';
 import { ntkSuite } from './ntk.ts';
 import { trainSuite } from './train.ts';
+import { scaleSuite } from './scale.ts';
 
-const SUITES: Suite[] = [cpuSuite, webgpuSuite, ntkSuite, trainSuite];
+const SUITES: Suite[] = [cpuSuite, webgpuSuite, ntkSuite, trainSuite, scaleSuite];
 
 function usage(): string {
   return [

@@ -30,6 +30,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 'download a dataset once into the cache folder: data cifar10 [--data-dir DIR]',
     run: async (argv) => (await import('./data-command.ts')).dataCommand(argv),
   },
+  kernel: {
+    summary: 'NNGP / NTK kernels in blocks in a Zarr store: resumable, local threads, BullMQ workers or array jobs',
+    run: async (argv) => (await import('./kernel-command.ts')).kernelCommand(argv),
+  },
 };
 
 function mainHelp(): string {

@@ -43,14 +43,14 @@ describe('help', () => {
   it('tangentgrad --help lists every subcommand with a line each', () => {
     const r = cli(['--help']);
     expect(r.status).toBe(0);
-    for (const command of ['study', 'demo', 'gp', 'figures', 'data']) expect(r.stdout).toMatch(new RegExp(`^  ${command} +\\S.+$`, 'm'));
+    for (const command of ['study', 'demo', 'gp', 'figures', 'data', 'kernel']) expect(r.stdout).toMatch(new RegExp(`^  ${command} +\\S.+$`, 'm'));
     expect(r.stderr).toBe('');
   });
 
-  it.each(['study', 'demo', 'gp', 'figures', 'data', 'data cifar10'])("'%s --help' prints its usage and runs nothing", (command) => {
+  it.each(['study', 'demo', 'gp', 'figures', 'data', 'data cifar10', 'kernel', 'kernel run'])("'%s --help' prints its usage and runs nothing", (command) => {
     const r = cli([...command.split(' '), '--help']);
     expect(r.status).toBe(0);
-    expect(r.stdout).toContain(`usage: tangentgrad ${command === 'study' ? '[study]' : command === 'data' ? 'data cifar10' : command} [flags]`);
+    expect(r.stdout).toContain(`usage: tangentgrad ${command === 'study' ? '[study]' : command === 'data' ? 'data cifar10' : command === 'kernel' ? 'kernel <action>' : command} [flags]`);
     expect(r.stdout).toContain('--help');
     // Nothing ran: no gradient check (demo), no backend line (study), nothing on stderr.
     expect(r.stdout).not.toContain('gradient check');
@@ -58,7 +58,7 @@ describe('help', () => {
   });
 
   it('an unknown command or flag is one clear line', () => {
-    expect(cli(['fly']).stderr).toBe("error: unknown command 'fly' (commands: study, demo, gp, figures, data; try --help)\n");
+    expect(cli(['fly']).stderr).toBe("error: unknown command 'fly' (commands: study, demo, gp, figures, data, kernel; try --help)\n");
     expect(cli(['demo', '--stepz', '3']).stderr).toMatch(/^error: demo: Unknown option '--stepz'.*\(see --help\)\n$/);
   });
 });

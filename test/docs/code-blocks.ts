@@ -41,6 +41,7 @@ const SUBPATHS: Record<string, string> = {
   'tangentgrad/linearize': 'linearize/index.ts',
   'tangentgrad/data': 'data/index.ts',
   'tangentgrad/data/node': 'data/node.ts',
+  'tangentgrad/scale': 'scale/index.ts',
 };
 
 /** Rewrites the package's import specifiers to the sources, relative to `fromDir`. */
