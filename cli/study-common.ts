@@ -6,6 +6,7 @@
 import * as tg from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
 import type { Linearization } from '../linearize/linearize.ts';
+import { empiricalNtk } from '../linearize/ntk.ts';
 import type { Matrix } from '../linalg/dense.ts';
 import type { Params } from '../models/index.ts';
 
@@ -99,4 +100,29 @@ export function leafNames(params: Params): string[] {
   };
   walk(params, '');
   return names.map((n) => `layer ${n}`);
+}
+
+/**
+ * How far training moved the network from its initialization: ||w_T - w_0||_F / ||w_0||_F per
+ * parameter leaf (named as leafNames names them), and ||Theta_T - Theta_0||_F / ||Theta_0||_F for
+ * the empirical NTK on the training set (theta0: Theta_0 there, as a host matrix).
+ */
+export async function relativeChanges(
+  apply: (p: Params, x: Tensor) => Tensor, params0: Params, paramsT: Params, xTrain: Tensor, theta0: Matrix,
+): Promise<{ relativeWeightChange: { name: string; value: number }[]; relativeNtkChange: number }> {
+  const flat0 = tg.flatten(params0);
+  const leavesT = tg.treeLeaves(paramsT);
+  const names = leafNames(params0);
+  const relativeWeightChange: { name: string; value: number }[] = [];
+  for (let i = 0; i < flat0.leaves.length; i++) {
+    const diff = tg.tidy(() => tg.sub(leavesT[i], flat0.leaves[i]));
+    relativeWeightChange.push({ name: names[i], value: (await frobenius(diff)) / (await frobenius(flat0.leaves[i])) });
+    diff.dispose();
+  }
+  const thetaFinal = tg.tidy(() => empiricalNtk(apply, paramsT, xTrain, xTrain));
+  const theta0T = tg.tensor(Float32Array.from(theta0.data), [theta0.rows, theta0.cols]);
+  const dTheta = tg.tidy(() => tg.sub(thetaFinal, theta0T));
+  const relativeNtkChange = (await frobenius(dTheta)) / (await frobenius(theta0T));
+  tg.dispose([thetaFinal, theta0T, dTheta]);
+  return { relativeWeightChange, relativeNtkChange };
 }

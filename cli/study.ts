@@ -15,7 +15,7 @@ import { matrixFromTensor } from '../linearize/matrix-input.ts';
 import { empiricalNtk } from '../linearize/ntk.ts';
 import { Dense, Relu, serial, type KernelLayer, type Params } from '../models/index.ts';
 import type { Progress } from './progress.ts';
-import { closedFormWeights, firstEntries, frobenius, halfMse, leafNames, moments, recordSteps, rmse, trackedWeights } from './study-common.ts';
+import { closedFormWeights, firstEntries, halfMse, moments, recordSteps, relativeChanges, rmse, trackedWeights } from './study-common.ts';
 import { probeWebGpu } from './webgpu-probe.ts';
 
 export interface StudyOptions {
@@ -224,20 +224,7 @@ export async function runStudy(o: StudyOptions, progress: Progress, log: (s: str
   });
 
   // Relative weight change per layer and relative NTK change between init and the trained network.
-  const flat0 = tg.flatten(params0);
-  const leavesT = tg.treeLeaves(net1.final);
-  const names = leafNames(params0);
-  const relativeWeightChange: { name: string; value: number }[] = [];
-  for (let i = 0; i < flat0.leaves.length; i++) {
-    const diff = tg.tidy(() => tg.sub(leavesT[i], flat0.leaves[i]));
-    relativeWeightChange.push({ name: names[i], value: (await frobenius(diff)) / (await frobenius(flat0.leaves[i])) });
-    diff.dispose();
-  }
-  const thetaFinal = tg.tidy(() => empiricalNtk(apply, net1.final, xTrain, xTrain));
-  const theta0 = tg.tensor(Float32Array.from(thetaTrain.data), [thetaTrain.rows, thetaTrain.cols]);
-  const dTheta = tg.tidy(() => tg.sub(thetaFinal, theta0));
-  const relativeNtkChange = (await frobenius(dTheta)) / (await frobenius(theta0));
-  tg.dispose([thetaFinal, theta0, dTheta]);
+  const { relativeWeightChange, relativeNtkChange } = await relativeChanges(apply, params0, net1.final, xTrain, thetaTrain);
 
   const points = Math.min(o.points, o.testSize);
   const report: StudyReport = {

@@ -18,7 +18,7 @@ import { empiricalNtk } from '../../linearize/ntk.ts';
 import { addScaled, frobeniusNorm, matrix, symmetricEigen, type Matrix } from '../../linalg/dense.ts';
 import type { Params } from '../../models/index.ts';
 import type { Series, StudyReport } from '../../cli/study.ts';
-import { closedFormWeights, firstEntries, frobenius, halfMse, leafNames, recordSteps, rmse, trackedWeights } from '../../cli/study-common.ts';
+import { closedFormWeights, firstEntries, halfMse, recordSteps, relativeChanges, rmse, trackedWeights } from '../../cli/study-common.ts';
 import { buildNetwork, describeNetwork } from './network.ts';
 import type { AppSettings } from './settings.ts';
 import type { StudyData } from './datasets.ts';
@@ -251,21 +251,8 @@ export async function runAppStudy(s: AppSettings, data: StudyData, backendName: 
   record.forEach((_, i) => {
     for (let j = 0; j < s.trainSize; j++) linVsClosed = Math.max(linVsClosed, Math.abs(linRun.train[i][j] - closedTrain[i].data[j]));
   });
-  // As the CLI: relative weight change per leaf and relative NTK change, on tensors.
-  const flat0 = tg.flatten(params0);
-  const leavesT = tg.treeLeaves(netRun.params);
-  const names = leafNames(params0);
-  const relativeWeightChange: { name: string; value: number }[] = [];
-  for (let i = 0; i < flat0.leaves.length; i++) {
-    const diff = tg.tidy(() => tg.sub(leavesT[i], flat0.leaves[i]));
-    relativeWeightChange.push({ name: names[i], value: (await frobenius(diff)) / (await frobenius(flat0.leaves[i])) });
-    diff.dispose();
-  }
-  const thetaFinal = tg.tidy(() => empiricalNtk(apply, netRun.params, xTrain, xTrain));
-  const theta0 = tg.tensor(Float32Array.from(thetaTrain.data), [thetaTrain.rows, thetaTrain.cols]);
-  const dTheta = tg.tidy(() => tg.sub(thetaFinal, theta0));
-  const relativeNtkChange = (await frobenius(dTheta)) / (await frobenius(theta0));
-  tg.dispose([thetaFinal, theta0, dTheta, xTrain, yTrain, xTest, params0, netRun.params, linRun.params]);
+  const { relativeWeightChange, relativeNtkChange } = await relativeChanges(apply, params0, netRun.params, xTrain, thetaTrain);
+  tg.dispose([xTrain, yTrain, xTest, params0, netRun.params, linRun.params]);
 
   return {
     options: {

@@ -15,7 +15,7 @@ import { empiricalNtk } from '../../linearize/ntk.ts';
 import { matrix, type Matrix } from '../../linalg/dense.ts';
 import { momentum, paramCount, type AnyLayer, type Params } from '../../models/index.ts';
 import type { Progress } from '../progress.ts';
-import { leafNames, recordSteps } from '../study-common.ts';
+import { halfMse, leafNames, recordSteps, rmse } from '../study-common.ts';
 
 export interface PairInputs {
   net: AnyLayer;
@@ -57,18 +57,6 @@ export interface PairResult {
   /** The network's and the linearization's test outputs at the last step. */
   finalTest: { network: number[]; linearized: number[] };
   seconds: number;
-}
-
-export function halfMse(f: ArrayLike<number>, y: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < y.length; i++) s += (f[i] - y[i]) ** 2;
-  return (0.5 * s) / y.length;
-}
-
-export function rmse(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += (a[i] - b[i]) ** 2;
-  return Math.sqrt(s / a.length);
 }
 
 async function read(t: Tensor): Promise<Matrix> {
