@@ -131,15 +131,16 @@ describe.skipIf(!redisBin)('BullMQ runner on a real redis-server', () => {
     await createKernelStore(ref, { model: SPEC, x1: x, blockSize: 10 });
     const store = KernelStore.open(root);
     const total = store.blockCount;
-    workers.push(...(await Promise.all(['w0', 'w1', 'w2'].map((n) => startWorker(url, queue, n, 100)))));
+    workers.push(...(await Promise.all(['w0', 'w1', 'w2'].map((n) => startWorker(url, queue, n, 400)))));
     const [victim] = workers;
     let killedBlock = -1;
     victim.onLine = (line) => {
       const m = /^start (\d+)$/.exec(line);
       if (!m || killedBlock >= 0) return;
       killedBlock = Number(m[1]);
-      // 150 ms after the job began: past the 100 ms pause, while the block computes.
-      setTimeout(() => victim.child.kill('SIGKILL'), 150);
+      // 100 ms into the job's 400 ms pause: the job is running and its block cannot have been
+      // written yet, however fast the machine computes the block itself.
+      setTimeout(() => victim.child.kill('SIGKILL'), 100);
     };
     const summary = await runBullmq(root, { redis: url, queue, progress: false, pollMs: 500 });
     expect(summary).toMatchObject({ blocks: total, computed: total, skipped: 0 });
