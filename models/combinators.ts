@@ -28,6 +28,7 @@ import {
   type ShapeTree,
 } from './layer.ts';
 import { withKernel, type KernelLayer } from './kernels/kernel-fn.ts';
+import type { KernelRule } from './kernels/state.ts';
 import { fanInConcatRule, fanInProdRule, fanInSumRule, fanOutRule, parallelRule, serialRule } from './kernels/rules.ts';
 
 /** Prefixes a child's error with where it sits, keeping the child's own message (which names the child). */
@@ -228,12 +229,8 @@ function sameTensors(name: string, x: Activation): Tensor[] {
   return xs;
 }
 
-/**
- * Sum of a list of same-shape tensors (the merge of a residual block).
- * @example serial(fanOut(2), parallel(block, Identity()), fanInSum())
- */
-export function fanInSum(): KernelLayer<Record<string, never>, Tensor> {
-  const name = 'fanInSum';
+/** A parameter-free merge of same-shape branches by an elementwise binary op, with its kernel rule. */
+function fanInElementwise(name: string, op: (a: Tensor, b: Tensor) => Tensor, rule: KernelRule): KernelLayer<Record<string, never>, Tensor> {
   return withKernel({
     name,
     hyper: Object.freeze({}),
@@ -242,9 +239,17 @@ export function fanInSum(): KernelLayer<Record<string, never>, Tensor> {
     },
     apply(_params: Params, x: Activation): Tensor {
       const xs = sameTensors(name, x);
-      return tg.tidy(() => xs.reduce((acc, t) => tg.add(acc, t)));
+      return tg.tidy(() => xs.reduce((acc, t) => op(acc, t)));
     },
-  }, fanInSumRule(name));
+  }, rule);
+}
+
+/**
+ * Sum of a list of same-shape tensors (the merge of a residual block).
+ * @example serial(fanOut(2), parallel(block, Identity()), fanInSum())
+ */
+export function fanInSum(): KernelLayer<Record<string, never>, Tensor> {
+  return fanInElementwise('fanInSum', tg.add, fanInSumRule('fanInSum'));
 }
 
 /**
@@ -253,18 +258,7 @@ export function fanInSum(): KernelLayer<Record<string, never>, Tensor> {
  * @example serial(fanOut(2), parallel(Dense(512), serial(Dense(512), Relu())), fanInProd(), Dense(1))
  */
 export function fanInProd(): KernelLayer<Record<string, never>, Tensor> {
-  const name = 'fanInProd';
-  return withKernel({
-    name,
-    hyper: Object.freeze({}),
-    init(_key: Key, inputShape: ShapeTree, _dtype?: DType): InitResult {
-      return { params: null, outputShape: sameShapes(name, inputShape) };
-    },
-    apply(_params: Params, x: Activation): Tensor {
-      const xs = sameTensors(name, x);
-      return tg.tidy(() => xs.reduce((acc, t) => tg.mul(acc, t)));
-    },
-  }, fanInProdRule(name));
+  return fanInElementwise('fanInProd', tg.mul, fanInProdRule('fanInProd'));
 }
 
 /**

@@ -219,6 +219,16 @@ function pairOf(layer: string, what: string, v: number | readonly [number, numbe
   return Object.freeze([p[0], p[1]] as const);
 }
 
+/** The layer's display name and its checked filter and padding (default 'VALID', as in stax): Conv and ConvTranspose. */
+function convArguments(kind: string, outChannels: number, filterShape: readonly [number, number], padding: ConvPadding = 'VALID') {
+  const name = `${kind}(${outChannels}, [${Array.isArray(filterShape) ? filterShape.join(',') : String(filterShape)}])`;
+  checkPositiveInt(name, 'outChannels', outChannels);
+  if (!Array.isArray(filterShape)) throw new Error(`${name}: filterShape must be a pair [kh, kw], got ${JSON.stringify(filterShape)}`);
+  const filter = pairOf(name, 'filterShape', filterShape);
+  if (padding !== 'SAME' && padding !== 'VALID') throw new Error(`${name}: padding must be 'SAME' or 'VALID', got ${JSON.stringify(padding)}`);
+  return { name, filter, padding };
+}
+
 /**
  * 2-D convolution on NHWC inputs with an HWIO kernel: [N, H, W, C] -> [N, H', W', outChannels].
  * @example
@@ -226,12 +236,7 @@ function pairOf(layer: string, what: string, v: number | readonly [number, numbe
  * const { params, outputShape } = conv.init(tg.key(0), [-1, 32, 32, 3]); // W: [3,3,3,64]; [-1,16,16,64]
  */
 export function Conv(outChannels: number, filterShape: readonly [number, number], opts: ConvOptions = {}): KernelLayer<ConvHyper, Tensor> {
-  const name = `Conv(${outChannels}, [${Array.isArray(filterShape) ? filterShape.join(',') : String(filterShape)}])`;
-  checkPositiveInt(name, 'outChannels', outChannels);
-  if (!Array.isArray(filterShape)) throw new Error(`${name}: filterShape must be a pair [kh, kw], got ${JSON.stringify(filterShape)}`);
-  const filter = pairOf(name, 'filterShape', filterShape);
-  const padding = opts.padding ?? 'VALID';
-  if (padding !== 'SAME' && padding !== 'VALID') throw new Error(`${name}: padding must be 'SAME' or 'VALID', got ${JSON.stringify(padding)}`);
+  const { name, filter, padding } = convArguments('Conv', outChannels, filterShape, opts.padding);
   const hyper: ConvHyper = Object.freeze({
     outChannels,
     filterShape: filter,
@@ -299,12 +304,7 @@ export interface ConvTransposeHyper {
  * @example ConvTranspose(8, [3, 3], { strides: 2, padding: 'SAME' }).init(tg.key(0), [-1, 4, 4, 3]).outputShape // [-1, 8, 8, 8]
  */
 export function ConvTranspose(outChannels: number, filterShape: readonly [number, number], opts: ConvTransposeOptions = {}): KernelLayer<ConvTransposeHyper, Tensor> {
-  const name = `ConvTranspose(${outChannels}, [${Array.isArray(filterShape) ? filterShape.join(',') : String(filterShape)}])`;
-  checkPositiveInt(name, 'outChannels', outChannels);
-  if (!Array.isArray(filterShape)) throw new Error(`${name}: filterShape must be a pair [kh, kw], got ${JSON.stringify(filterShape)}`);
-  const filter = pairOf(name, 'filterShape', filterShape);
-  const padding = opts.padding ?? 'VALID';
-  if (padding !== 'SAME' && padding !== 'VALID') throw new Error(`${name}: padding must be 'SAME' or 'VALID', got ${JSON.stringify(padding)}`);
+  const { name, filter, padding } = convArguments('ConvTranspose', outChannels, filterShape, opts.padding);
   const hyper: ConvTransposeHyper = Object.freeze({
     outChannels,
     filterShape: filter,
