@@ -1,6 +1,6 @@
 /** The CPU backend: storage is a contiguous typed array; kernels are the reference specification. */
 import type { Backend, KernelInput } from '../../engine/backend.ts';
-import { allocate, type DType, type TypedArray } from '../../engine/dtype.ts';
+import { type DType, type TypedArray } from '../../engine/dtype.ts';
 import type { ConvParams } from '../../engine/conv-params.ts';
 import type { PrimitiveName } from '../../engine/primitives/index.ts';
 import type { Shape } from '../../engine/shape.ts';
@@ -10,9 +10,10 @@ import { gather, scatterAdd } from './indexing.ts';
 import { matmul } from './matmul.ts';
 import { movementKernels } from './movement.ts';
 import { reduceKernels } from './reduce.ts';
+import { allocateOutput, releaseStorage, retainStorage } from './storage.ts';
 
 const convKernel: CpuKernel = ([x, w], p: ConvParams, outShape, dtype) => {
-  const out = allocate(dtype, outShape.reduce((s, d) => s * d, 1));
+  const out = allocateOutput(dtype, outShape.reduce((s, d) => s * d, 1));
   conv2d(x.storage, x.shape as [number, number, number, number], w.storage, w.shape as [number, number, number, number], p, out);
   return out;
 };
@@ -43,6 +44,7 @@ export class CpuBackend implements Backend<TypedArray> {
 
   upload(values: TypedArray): TypedArray {
     this.live++;
+    retainStorage(values);
     return values;
   }
 
@@ -53,6 +55,8 @@ export class CpuBackend implements Backend<TypedArray> {
     // out-of-range gather index).
     const out = kernel(inputs, params, outShape, outDType);
     this.live++;
+    // An identity-like kernel hands back an input's storage: one more tensor holds it.
+    if (inputs.some((x) => x.storage === out)) retainStorage(out);
     return out;
   }
 
@@ -64,8 +68,9 @@ export class CpuBackend implements Backend<TypedArray> {
     return storage.slice();
   }
 
-  release(_storage: TypedArray): void {
+  release(storage: TypedArray): void {
     this.live--;
+    releaseStorage(storage);
   }
 
   liveCount(): number {

@@ -28,6 +28,13 @@ export interface CpuOptions {
    * JavaScript kernels' whole run). Tests set 1 to drive tiny shapes through them.
    */
   wasmMinWork?: number;
+  /**
+   * Smallest float array, in bytes, that the CPU backend keeps in the WebAssembly kernels' memory
+   * (default 16384), where the kernels read and write it in place; smaller arrays are ordinary
+   * typed arrays (copied in when a kernel takes them). Needs shared memory (threads available).
+   * Tests set 1 to keep every float array there.
+   */
+  residentMinBytes?: number;
 }
 
 export interface CpuInfo {
@@ -50,9 +57,16 @@ const DEFAULT_MAX_THREADS = 16;
 const MAX_THREADS = 64;
 
 const DEFAULT_MIN_WORK = 32768;
+const DEFAULT_RESIDENT_MIN_BYTES = 16384;
 
 let options: CpuOptions = {};
 let minWork = DEFAULT_MIN_WORK;
+let residentMin = DEFAULT_RESIDENT_MIN_BYTES;
+
+/** See CpuOptions.residentMinBytes. */
+export function residentMinBytes(): number {
+  return residentMin;
+}
 
 /** See CpuOptions.wasmMinWork. */
 export function wasmMinWork(): number {
@@ -73,9 +87,13 @@ export async function configureCpu(opts: CpuOptions = {}): Promise<CpuInfo> {
   if (opts.wasmMinWork !== undefined && !(opts.wasmMinWork >= 1)) {
     throw new RangeError(`configureCpu: wasmMinWork must be at least 1, got ${opts.wasmMinWork}`);
   }
+  if (opts.residentMinBytes !== undefined && !(opts.residentMinBytes >= 1)) {
+    throw new RangeError(`configureCpu: residentMinBytes must be at least 1, got ${opts.residentMinBytes}`);
+  }
   shutdownCpuThreads();
   options = { ...opts };
   minWork = opts.wasmMinWork ?? DEFAULT_MIN_WORK;
+  residentMin = opts.residentMinBytes ?? DEFAULT_RESIDENT_MIN_BYTES;
   const rt = wasmRuntime();
   if (rt) await rt.started();
   return cpuInfo();
@@ -122,7 +140,8 @@ export function wasmRuntime(): WasmRuntime | null {
     }
     const fma = f.relaxedSimd && options.fma !== false;
     try {
-      runtime = new WasmRuntime({ fma, threads, shared: f.threads && threads > 1 });
+      // Shared memory whenever the runtime has it, threads or not: only then can arrays stay resident (heap.ts).
+      runtime = new WasmRuntime({ fma, threads, shared: f.threads });
     } catch (e) {
       notes.push(`WebAssembly kernels failed to start (${(e as Error).message}): JavaScript kernels`);
       runtime = null;

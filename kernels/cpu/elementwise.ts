@@ -1,6 +1,6 @@
 /** CPU kernels for the elementwise primitives; broadcasting reads through stride-0 axes. */
 import type { KernelInput } from '../../engine/backend.ts';
-import { allocate, toInt32, type DType, type TypedArray } from '../../engine/dtype.ts';
+import { toInt32, type DType, type TypedArray } from '../../engine/dtype.ts';
 import { shapesEqual, sizeOf, type Shape } from '../../engine/shape.ts';
 import { erf } from '../../engine/special/erf.ts';
 import { isWasmBinaryOp, wasmBinary, wasmWhere, type BinaryOperand } from '../wasm/elementwise.ts';
@@ -8,6 +8,7 @@ import { canGenerateCode, type CodegenPolicy } from './codegen.ts';
 import { wasmMinWork, wasmRuntime } from './config.ts';
 import { broadcastBinary, stridedBinaryLoop, stridedBinarySource, type StridedBinaryLoop } from './strided.ts';
 import { broadcastView, materialize } from './views.ts';
+import { allocateOutput } from './storage.ts';
 
 export type CpuInput = KernelInput<TypedArray>;
 export type CpuKernel = (inputs: readonly CpuInput[], params: any, outShape: Shape, dtype: DType) => TypedArray;
@@ -78,7 +79,7 @@ function unary(expr: string, op: UnaryOp, codegen: CodegenPolicy): CpuKernel {
   let loop: UnaryLoop | undefined;
   return ([a], _p, _s, dtype) => {
     loop ??= unaryLoop(expr, codegen);
-    const out = allocate(dtype, a.storage.length);
+    const out = allocateOutput(dtype, a.storage.length);
     loop(a.storage, out, out.length, op);
     return out;
   };
@@ -126,28 +127,28 @@ function binary(name: string, expr: string, op: BinaryOp, codegen: CodegenPolicy
       const rt = n >= wasmMinWork() ? wasmRuntime() : null;
       const modes = rt === null ? null : wasmModes(a, b, outShape, n);
       if (modes !== null) {
-        const out = wasmBinary(rt!, viaWasm, { data: x, mode: modes[0] }, { data: y, mode: modes[1] }, n, modes[2], allocate(dtype, n));
+        const out = wasmBinary(rt!, viaWasm, { data: x, mode: modes[0] }, { data: y, mode: modes[1] }, n, modes[2], allocateOutput(dtype, n));
         if (out !== null) return out;
       }
     }
     // Everything that is not one of the flat cases reads the operands through stride-0 axes,
     // never materializing them.
     if (shapesEqual(a.shape, b.shape)) {
-      const out = allocate(dtype, x.length);
+      const out = allocateOutput(dtype, x.length);
       loops.same(x, y, out, out.length);
       return out;
     }
     if (y.length === 1 && shapesEqual(a.shape, outShape)) {
-      const out = allocate(dtype, x.length);
+      const out = allocateOutput(dtype, x.length);
       loops.right(x, y, out, out.length);
       return out;
     }
     if (x.length === 1 && shapesEqual(b.shape, outShape)) {
-      const out = allocate(dtype, y.length);
+      const out = allocateOutput(dtype, y.length);
       loops.left(x, y, out, out.length);
       return out;
     }
-    const out = allocate(dtype, sizeOf(outShape));
+    const out = allocateOutput(dtype, sizeOf(outShape));
     broadcastBinary(loops.strided, x, a.shape, y, b.shape, outShape, out);
     return out;
   };
@@ -233,7 +234,7 @@ export function whereKernel(codegen: CodegenPolicy): CpuKernel {
     const n = sizeOf(outShape);
     const cs = whereOperand(c, outShape, n, c.dtype), as = whereOperand(a, outShape, n, dtype), bs = whereOperand(b, outShape, n, dtype);
     const cConst = cs.length < n, aConst = as.length < n, bConst = bs.length < n;
-    const out = allocate(dtype, n);
+    const out = allocateOutput(dtype, n);
     const rt = n >= wasmMinWork() ? wasmRuntime() : null;
     if (rt !== null && wasmWhere(rt, cs, as, bs, n, out) !== null) return out;
     if (!codegen()) {
@@ -259,7 +260,7 @@ export const where = whereKernel(canGenerateCode);
 /** Floats to int32 truncate toward zero and saturate, NaN to 0 (engine/dtype.ts toInt32), as WGSL's i32(). */
 export const cast: CpuKernel = ([a], _p, _s, dtype) => {
   const src = a.storage;
-  const out = allocate(dtype, src.length);
+  const out = allocateOutput(dtype, src.length);
   if (dtype === 'int32' && a.dtype !== 'int32') for (let i = 0; i < src.length; i++) out[i] = toInt32(src[i]);
   else out.set(src);
   return out;

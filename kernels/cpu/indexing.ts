@@ -7,6 +7,7 @@ import type { GatherParams, ScatterAddParams } from '../../engine/primitives/gat
 import { allocate } from '../../engine/dtype.ts';
 import { formatShape, sizeOf, type Shape } from '../../engine/shape.ts';
 import type { CpuKernel } from './elementwise.ts';
+import { allocateOutput } from './storage.ts';
 
 function checkRange(op: string, indices: Int32Array, length: number, axis: number, shape: Shape): void {
   for (let j = 0; j < indices.length; j++) {
@@ -25,7 +26,7 @@ export const gather: CpuKernel = ([x, idx], { axis }: GatherParams, outShape, dt
   const inner = sizeOf(x.shape.slice(axis + 1));
   const m = indices.length;
   const src = x.storage;
-  const out = allocate(dtype, sizeOf(outShape));
+  const out = allocateOutput(dtype, sizeOf(outShape));
   for (let o = 0; o < outer; o++) {
     for (let j = 0; j < m; j++) {
       const from = (o * n + indices[j]) * inner;
@@ -56,7 +57,7 @@ export const scatterAdd: CpuKernel = ([u, idx], { axis, size }: ScatterAddParams
     }
   }
   if (dtype === 'float64' || int) return acc;
-  const out = allocate(dtype, acc.length);
+  const out = allocateOutput(dtype, acc.length);
   out.set(acc);
   return out;
 };

@@ -1,9 +1,9 @@
 /** Batched matmul on the CPU: broadcast batch axes map to offsets, each batch is one gemm call. */
 import type { MatmulParams } from '../../engine/primitives/matmul.ts';
-import { allocate } from '../../engine/dtype.ts';
 import { broadcastStrides, sizeOf, stridesOf } from '../../engine/shape.ts';
 import type { CpuKernel } from './elementwise.ts';
 import { gemm } from './gemm.ts';
+import { allocateOutput } from './storage.ts';
 
 export const matmul: CpuKernel = ([a, b], { transposeA, transposeB }: MatmulParams, outShape, dtype) => {
   const r = outShape.length;
@@ -12,7 +12,7 @@ export const matmul: CpuKernel = ([a, b], { transposeA, transposeB }: MatmulPara
   const k = transposeA ? a.shape[a.shape.length - 2] : a.shape[a.shape.length - 1];
   const batchShape = outShape.slice(0, -2);
   const batches = sizeOf(batchShape);
-  const out = allocate(dtype, batches * m * n);
+  const out = allocateOutput(dtype, batches * m * n);
   // Batch strides in units of whole matrices; broadcast batch axes get stride 0.
   const aStrides = broadcastStrides(a.shape.slice(0, -2), batchShape);
   const bStrides = broadcastStrides(b.shape.slice(0, -2), batchShape);

@@ -5,11 +5,12 @@
  * it once, row by row.
  */
 import type { ReduceParams } from '../../engine/primitives/reduce.ts';
-import { allocate, type TypedArray } from '../../engine/dtype.ts';
+import { type TypedArray } from '../../engine/dtype.ts';
 import { collapseAxes, sizeOf, stridesOf, type Shape } from '../../engine/shape.ts';
 import { wasmColumnSum } from '../wasm/elementwise.ts';
 import { wasmMinWork, wasmRuntime } from './config.ts';
 import type { CpuKernel } from './elementwise.ts';
+import { allocateOutput } from './storage.ts';
 
 /** Collapsed iteration over the input: its own strides (contiguous) and the output slot's. */
 function plan(shape: Shape, axes: readonly number[]): { dims: Int32Array; si: Int32Array; so: Int32Array } {
@@ -90,7 +91,7 @@ function reducer(init: number, fold: Fold): CpuKernel {
         fold(a.storage, acc, dims, si, so);
       }
     }
-    const out = allocate(dtype, acc.length);
+    const out = allocateOutput(dtype, acc.length);
     out.set(acc);
     return out;
   };

@@ -4,9 +4,10 @@
  * view rather than the ndarray package: ndarray compiles its constructors with `new Function`,
  * which a strict Content-Security-Policy refuses.
  */
-import { allocate, type DType, type TypedArray } from '../../engine/dtype.ts';
+import { type DType, type TypedArray } from '../../engine/dtype.ts';
 import { broadcastStrides, sizeOf, stridesOf, type Shape } from '../../engine/shape.ts';
 import { gather } from './strided.ts';
+import { allocateOutput } from './storage.ts';
 
 export interface StridedView {
   readonly data: TypedArray;
@@ -26,12 +27,12 @@ export function broadcastView(data: TypedArray, shape: Shape, target: Shape): St
 
 /** A fresh contiguous output of `shape`. */
 export function output(shape: Shape, dtype: DType): TypedArray {
-  return allocate(dtype, sizeOf(shape));
+  return allocateOutput(dtype, sizeOf(shape));
 }
 
 /** Copies a strided view of `shape` into a new contiguous array (block copies of contiguous runs). */
 export function materialize(src: StridedView, shape: Shape, dtype: DType): TypedArray {
-  const data = allocate(dtype, sizeOf(shape));
+  const data = allocateOutput(dtype, sizeOf(shape));
   // A rank-0 view is one element; gather walks it as [1].
   if (data.length > 0) gather(src.data, src.offset, shape.length === 0 ? [1] : shape, shape.length === 0 ? [0] : src.strides, data);
   return data;

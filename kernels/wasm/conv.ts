@@ -1,15 +1,17 @@
 /**
  * The Wasm side of conv2d (kernels/cpu/conv.ts) for convolutions without input dilation: input,
- * kernel and tap tables are copied into the kernels' memory once; then, block by block of output
- * rows, every thread builds its share of the patch matrix with the im2col kernel and the GEMM
- * multiplies the block by the kernel in place, writing the output rows where they belong. Only the
- * output is copied back. Returns false (doing nothing) when the operands do not fit the memory.
+ * kernel, output and tap tables are placed in the kernels' memory once (in place when resident,
+ * else copied: kernels/wasm/operands.ts); then, block by block of output rows, every thread builds
+ * its share of the patch matrix with the im2col kernel and the GEMM multiplies the block by the
+ * kernel in place, writing the output rows where they belong. Returns false (doing nothing) when
+ * the operands do not fit the memory.
  */
 import type { TypedArray } from '../../engine/dtype.ts';
 import { LAYOUT } from './control.ts';
 import { runGemm } from './gemm.ts';
 import { IM2COL_DESC } from './im2col-kernel.ts';
-import { roundUp, type WasmRuntime } from './runtime.ts';
+import { Operands } from './operands.ts';
+import type { WasmRuntime } from './runtime.ts';
 
 /** Sizes of an NHWC x HWIO convolution and its tap tables (see kernels/cpu/conv.ts fillTaps). */
 export interface ConvGeometry {
@@ -42,43 +44,30 @@ export function wasmConv2d(rt: WasmRuntime, x: TypedArray, w: TypedArray, g: Con
   const M = N * OH * OW, K = KH * KW * C;
   const rowsPerBlock = Math.max(1, Math.min(M, Math.floor(PATCH_BLOCK_BYTES / (K * E))));
 
-  let next = rt.operandBase;
-  const place = (bytes: number): number => {
-    const at = next;
-    next += roundUp(bytes, 64);
-    return at;
-  };
-  const xAt = place(N * H * W * C * E), wAt = place(K * O * E), outAt = place(M * O * E);
-  const hAt = place(OH * KH * 4), wTapAt = place(OW * KW * 4), runAt = place(OW * 4);
-  const patchAt = place(rowsPerBlock * K * E);
-  if (!rt.reserve(next)) return false;
-
-  const buffer = rt.memory.buffer;
-  const View = f64 ? Float64Array : Float32Array;
-  new View(buffer, xAt, N * H * W * C).set(x.subarray(0, N * H * W * C));
-  new View(buffer, wAt, K * O).set(w.subarray(0, K * O));
-  new Int32Array(buffer, hAt, OH * KH).set(g.hTaps.subarray(0, OH * KH));
-  new Int32Array(buffer, wTapAt, OW * KW).set(g.wTaps.subarray(0, OW * KW));
-  const runs = new Int32Array(buffer, runAt, OW);
-  for (let ow = 0; ow < OW; ow++) runs[ow] = isRun(g.wTaps, ow * KW, KW) ? 1 : 0;
-
-  const d = new Int32Array(buffer, IM2COL_DESC_AT, IM2COL_DESC.words);
-  d[IM2COL_DESC.x] = xAt; d[IM2COL_DESC.H] = H; d[IM2COL_DESC.W] = W; d[IM2COL_DESC.pix] = C * E;
-  d[IM2COL_DESC.OH] = OH; d[IM2COL_DESC.OW] = OW; d[IM2COL_DESC.KH] = KH; d[IM2COL_DESC.KW] = KW;
-  d[IM2COL_DESC.hTaps] = hAt; d[IM2COL_DESC.wTaps] = wTapAt; d[IM2COL_DESC.wRun] = runAt; d[IM2COL_DESC.patch] = patchAt;
-  const gatherJobs = GATHER_JOBS_PER_THREAD * rt.activeThreads();
-  for (let r0 = 0; r0 < M; r0 += rowsPerBlock) {
-    const rows = Math.min(rowsPerBlock, M - r0);
-    const rowsPerJob = Math.ceil(rows / gatherJobs);
-    d[IM2COL_DESC.row0] = r0; d[IM2COL_DESC.rows] = rows; d[IM2COL_DESC.rowsPerJob] = rowsPerJob;
-    rt.runJobs('im2col', IM2COL_DESC_AT, Math.ceil(rows / rowsPerJob));
-    runGemm(rt, f64, rows, O, K,
-      { at: patchAt, rowStride: K * E, depthStride: E },
-      { at: wAt, colStride: E, depthStride: O * E },
-      outAt + r0 * O * E, O * E);
-  }
-  out.set(new View(rt.memory.buffer, outAt, M * O));
-  return true;
+  const ops = new Operands(rt);
+  const xAt = ops.input(x, 0, N * H * W * C), wAt = ops.input(w, 0, K * O), outAt = ops.output(out, 0, M * O);
+  const hAt = ops.input(g.hTaps, 0, OH * KH), wTapAt = ops.input(g.wTaps, 0, OW * KW);
+  const runAt = ops.scratch(OW * 4), patchAt = ops.scratch(rowsPerBlock * K * E);
+  return ops.run(() => {
+    const buffer = rt.memory.buffer;
+    const runs = new Int32Array(buffer, runAt, OW);
+    for (let ow = 0; ow < OW; ow++) runs[ow] = isRun(g.wTaps, ow * KW, KW) ? 1 : 0;
+    const d = new Int32Array(buffer, IM2COL_DESC_AT, IM2COL_DESC.words);
+    d[IM2COL_DESC.x] = xAt; d[IM2COL_DESC.H] = H; d[IM2COL_DESC.W] = W; d[IM2COL_DESC.pix] = C * E;
+    d[IM2COL_DESC.OH] = OH; d[IM2COL_DESC.OW] = OW; d[IM2COL_DESC.KH] = KH; d[IM2COL_DESC.KW] = KW;
+    d[IM2COL_DESC.hTaps] = hAt; d[IM2COL_DESC.wTaps] = wTapAt; d[IM2COL_DESC.wRun] = runAt; d[IM2COL_DESC.patch] = patchAt;
+    const gatherJobs = GATHER_JOBS_PER_THREAD * rt.activeThreads();
+    for (let r0 = 0; r0 < M; r0 += rowsPerBlock) {
+      const rows = Math.min(rowsPerBlock, M - r0);
+      const rowsPerJob = Math.ceil(rows / gatherJobs);
+      d[IM2COL_DESC.row0] = r0; d[IM2COL_DESC.rows] = rows; d[IM2COL_DESC.rowsPerJob] = rowsPerJob;
+      rt.runJobs('im2col', IM2COL_DESC_AT, Math.ceil(rows / rowsPerJob));
+      runGemm(rt, f64, rows, O, K,
+        { at: patchAt, rowStride: K * E, depthStride: E },
+        { at: wAt, colStride: E, depthStride: O * E },
+        outAt + r0 * O * E, O * E);
+    }
+  });
 }
 
 /** Whether the KW taps at taps[at ..] read KW adjacent input columns, all inside the input. */

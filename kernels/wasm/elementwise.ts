@@ -1,13 +1,14 @@
 /**
  * The Wasm side of the CPU backend's large elementwise kernels (kernels/cpu/elementwise.ts):
- * operands are copied into the kernels' memory, the SIMD loops run on every ready thread, and the
- * output is copied back into a fresh array. Each function returns null (doing nothing) when it
- * cannot take the call (element types it has no loop for, or operands that do not fit the
- * memory); the caller then runs its JavaScript loop.
+ * operands are placed in the kernels' memory (in place when resident, else copied:
+ * kernels/wasm/operands.ts) and the SIMD loops run on every ready thread. Each function returns
+ * null (doing nothing) when it cannot take the call (element types it has no loop for, or
+ * operands that do not fit the memory); the caller then runs its JavaScript loop.
  */
 import type { TypedArray } from '../../engine/dtype.ts';
 import { LAYOUT } from './control.ts';
 import { BINARY_CODES, BINARY_DESC, COLSUM_DESC, OPERAND_MODE, WHERE_DESC, type OperandMode, type WasmBinaryOp } from './elementwise-kernels.ts';
+import { Operands } from './operands.ts';
 import { roundUp, type WasmRuntime } from './runtime.ts';
 
 /** Elements per flat job and the least a thread gets: below this, the hand-off costs more than the loop. */
@@ -33,12 +34,9 @@ export function wasmBinary(rt: WasmRuntime, op: WasmBinaryOp, x: BinaryOperand, 
   const f64 = out instanceof Float64Array;
   if (!(out instanceof Float32Array || f64) || x.data.constructor !== out.constructor || y.data.constructor !== out.constructor) return null;
   const E = f64 ? 8 : 4;
-  const place = placer(rt);
+  const ops = new Operands(rt);
   const lengthOf = (o: BinaryOperand) => (o.mode === 'full' ? n : o.mode === 'scalar' ? 1 : period);
-  const xAt = place(lengthOf(x) * E), yAt = place(lengthOf(y) * E), outAt = place(n * E);
-  if (!rt.reserve(place.end())) return null;
-  copyIn(rt, x.data, lengthOf(x), xAt, f64);
-  copyIn(rt, y.data, lengthOf(y), yAt, f64);
+  const xAt = ops.input(x.data, 0, lengthOf(x)), yAt = ops.input(y.data, 0, lengthOf(y)), outAt = ops.output(out, 0, n);
   const row = x.mode === 'row' || y.mode === 'row';
   const lanes = 16 / E;
   const threads = rt.activeThreads();
@@ -46,14 +44,15 @@ export function wasmBinary(rt: WasmRuntime, op: WasmBinaryOp, x: BinaryOperand, 
   const chunk = row
     ? Math.max(1, Math.ceil(Math.max(n / period / (JOBS_PER_THREAD * threads), FLAT_CHUNK / period)))
     : roundUp(Math.max(FLAT_CHUNK, Math.ceil(n / (JOBS_PER_THREAD * threads))), lanes);
-  const d = new Int32Array(rt.memory.buffer, LAYOUT.desc, BINARY_DESC.words);
-  d[BINARY_DESC.op] = BINARY_CODES[op];
-  d[BINARY_DESC.xMode] = OPERAND_MODE[x.mode]; d[BINARY_DESC.yMode] = OPERAND_MODE[y.mode];
-  d[BINARY_DESC.x] = xAt; d[BINARY_DESC.y] = yAt; d[BINARY_DESC.out] = outAt;
-  d[BINARY_DESC.n] = n; d[BINARY_DESC.period] = period; d[BINARY_DESC.chunk] = chunk;
-  rt.runJobs(f64 ? 'binary_f64' : 'binary_f32', LAYOUT.desc, Math.ceil((row ? n / period : n) / chunk));
-  out.set(view(rt, outAt, n, f64));
-  return out;
+  const ran = ops.run(() => {
+    const d = new Int32Array(rt.memory.buffer, LAYOUT.desc, BINARY_DESC.words);
+    d[BINARY_DESC.op] = BINARY_CODES[op];
+    d[BINARY_DESC.xMode] = OPERAND_MODE[x.mode]; d[BINARY_DESC.yMode] = OPERAND_MODE[y.mode];
+    d[BINARY_DESC.x] = xAt; d[BINARY_DESC.y] = yAt; d[BINARY_DESC.out] = outAt;
+    d[BINARY_DESC.n] = n; d[BINARY_DESC.period] = period; d[BINARY_DESC.chunk] = chunk;
+    rt.runJobs(f64 ? 'binary_f64' : 'binary_f32', LAYOUT.desc, Math.ceil((row ? n / period : n) / chunk));
+  });
+  return ran ? out : null;
 }
 
 /**
@@ -64,20 +63,17 @@ export function wasmWhere(rt: WasmRuntime, c: TypedArray, a: TypedArray, b: Type
   const f64 = out instanceof Float64Array;
   if (!(out instanceof Float32Array || f64) || [c, a, b].some((t) => t.constructor !== out.constructor)) return null;
   const E = f64 ? 8 : 4;
-  const place = placer(rt);
-  const cAt = place(c.length * E), aAt = place(a.length * E), bAt = place(b.length * E), outAt = place(n * E);
-  if (!rt.reserve(place.end())) return null;
-  copyIn(rt, c, c.length, cAt, f64);
-  copyIn(rt, a, a.length, aAt, f64);
-  copyIn(rt, b, b.length, bAt, f64);
+  const ops = new Operands(rt);
+  const cAt = ops.input(c, 0, c.length), aAt = ops.input(a, 0, a.length), bAt = ops.input(b, 0, b.length), outAt = ops.output(out, 0, n);
   const chunk = roundUp(Math.max(FLAT_CHUNK, Math.ceil(n / (JOBS_PER_THREAD * rt.activeThreads()))), 16 / E);
-  const d = new Int32Array(rt.memory.buffer, LAYOUT.desc, WHERE_DESC.words);
-  d[WHERE_DESC.c] = cAt; d[WHERE_DESC.a] = aAt; d[WHERE_DESC.b] = bAt; d[WHERE_DESC.out] = outAt; d[WHERE_DESC.n] = n;
-  d[WHERE_DESC.cMode] = +(c.length < n); d[WHERE_DESC.aMode] = +(a.length < n); d[WHERE_DESC.bMode] = +(b.length < n);
-  d[WHERE_DESC.chunk] = chunk;
-  rt.runJobs(f64 ? 'where_f64' : 'where_f32', LAYOUT.desc, Math.ceil(n / chunk));
-  out.set(view(rt, outAt, n, f64));
-  return out;
+  const ran = ops.run(() => {
+    const d = new Int32Array(rt.memory.buffer, LAYOUT.desc, WHERE_DESC.words);
+    d[WHERE_DESC.c] = cAt; d[WHERE_DESC.a] = aAt; d[WHERE_DESC.b] = bAt; d[WHERE_DESC.out] = outAt; d[WHERE_DESC.n] = n;
+    d[WHERE_DESC.cMode] = +(c.length < n); d[WHERE_DESC.aMode] = +(a.length < n); d[WHERE_DESC.bMode] = +(b.length < n);
+    d[WHERE_DESC.chunk] = chunk;
+    rt.runJobs(f64 ? 'where_f64' : 'where_f32', LAYOUT.desc, Math.ceil(n / chunk));
+  });
+  return ran ? out : null;
 }
 
 /**
@@ -87,38 +83,16 @@ export function wasmWhere(rt: WasmRuntime, c: TypedArray, a: TypedArray, b: Type
 export function wasmColumnSum(rt: WasmRuntime, x: TypedArray, rows: number, period: number, acc: Float64Array): boolean {
   const f64 = x instanceof Float64Array;
   if (!(x instanceof Float32Array || f64)) return false;
-  const place = placer(rt);
-  const xAt = place(rows * period * (f64 ? 8 : 4)), accAt = place(period * 8);
-  if (!rt.reserve(place.end())) return false;
-  copyIn(rt, x, rows * period, xAt, f64);
-  const sums = new Float64Array(rt.memory.buffer, accAt, period);
-  sums.fill(0);
+  const ops = new Operands(rt);
+  const xAt = ops.input(x, 0, rows * period), accAt = ops.output(acc, 0, period);
   const jobs = JOBS_PER_THREAD * rt.activeThreads();
   // Even column counts per job; at least enough rows x columns per job to pay for the hand-off.
   const colsPerJob = 2 * Math.ceil(Math.max(period / jobs, FLAT_CHUNK / rows) / 2);
-  const d = new Int32Array(rt.memory.buffer, LAYOUT.desc, COLSUM_DESC.words);
-  d[COLSUM_DESC.x] = xAt; d[COLSUM_DESC.acc] = accAt; d[COLSUM_DESC.rows] = rows; d[COLSUM_DESC.period] = period;
-  d[COLSUM_DESC.colsPerJob] = colsPerJob;
-  rt.runJobs(f64 ? 'colsum_f64' : 'colsum_f32', LAYOUT.desc, Math.ceil(period / colsPerJob));
-  acc.set(new Float64Array(rt.memory.buffer, accAt, period));
-  return true;
-}
-
-/** Consecutive 64-byte-aligned areas from the operand base, each padded for a whole last vector. */
-function placer(rt: WasmRuntime): ((bytes: number) => number) & { end(): number } {
-  let next = rt.operandBase;
-  const place = (bytes: number) => {
-    const at = next;
-    next += roundUp(bytes + 16, 64);
-    return at;
-  };
-  return Object.assign(place, { end: () => next });
-}
-
-function copyIn(rt: WasmRuntime, src: TypedArray, length: number, at: number, f64: boolean): void {
-  view(rt, at, length, f64).set(src.subarray(0, length));
-}
-
-function view(rt: WasmRuntime, at: number, length: number, f64: boolean): Float32Array | Float64Array {
-  return f64 ? new Float64Array(rt.memory.buffer, at, length) : new Float32Array(rt.memory.buffer, at, length);
+  return ops.run(() => {
+    new Float64Array(rt.memory.buffer, accAt, period).fill(0);
+    const d = new Int32Array(rt.memory.buffer, LAYOUT.desc, COLSUM_DESC.words);
+    d[COLSUM_DESC.x] = xAt; d[COLSUM_DESC.acc] = accAt; d[COLSUM_DESC.rows] = rows; d[COLSUM_DESC.period] = period;
+    d[COLSUM_DESC.colsPerJob] = colsPerJob;
+    rt.runJobs(f64 ? 'colsum_f64' : 'colsum_f32', LAYOUT.desc, Math.ceil(period / colsPerJob));
+  });
 }

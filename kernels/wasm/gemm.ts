@@ -1,12 +1,14 @@
 /**
- * The Wasm side of `gemm` (kernels/cpu/gemm.ts): copies A and B into the kernels' memory, writes a
- * job descriptor, runs the jobs on every ready thread and copies C out. Returns false (and does
- * nothing) when it cannot take the product: element types it has no kernel for, or operands that
- * do not fit the memory; the caller then runs the JavaScript kernels.
+ * The Wasm side of `gemm` (kernels/cpu/gemm.ts): places A, B and C in the kernels' memory (in place
+ * when resident, else copied: kernels/wasm/operands.ts), writes a job descriptor and runs the jobs
+ * on every ready thread. Returns false (and does nothing) when it cannot take the product: element
+ * types it has no kernel for, or operands that do not fit the memory; the caller then runs the
+ * JavaScript kernels.
  */
 import type { TypedArray } from '../../engine/dtype.ts';
 import { LAYOUT } from './control.ts';
 import { GEMM_DESC, GEMM_SHAPES, type GemmShape } from './gemm-kernels.ts';
+import { Operands } from './operands.ts';
 import { roundUp, type WasmRuntime } from './runtime.ts';
 
 /** Jobs per thread to aim for, so that threads that start late or run slower still share the work. */
@@ -21,24 +23,14 @@ export function wasmGemm(
 ): boolean {
   const f64 = c instanceof Float64Array;
   if (a.constructor !== c.constructor || b.constructor !== c.constructor) return false;
-  const s = f64 ? GEMM_SHAPES.f64 : GEMM_SHAPES.f32;
-  const E = s.elem;
-  const aBytes = m * k * E, bBytes = k * n * E, cBytes = m * n * E;
-  const aAt = rt.operandBase;
-  const bAt = aAt + roundUp(aBytes, 64);
-  const cAt = bAt + roundUp(bBytes, 64);
-  if (!rt.reserve(cAt + cBytes)) return false;
-  const buffer = rt.memory.buffer;
-  const View = f64 ? Float64Array : Float32Array;
-  new View(buffer, aAt, m * k).set(a.subarray(aOffset, aOffset + m * k));
-  new View(buffer, bAt, k * n).set(b.subarray(bOffset, bOffset + k * n));
-
-  runGemm(rt, f64, m, n, k,
-    { at: aAt, rowStride: (transA ? 1 : k) * E, depthStride: (transA ? m : 1) * E },
-    { at: bAt, colStride: (transB ? k : 1) * E, depthStride: (transB ? 1 : n) * E },
-    cAt, n * E);
-  c.set(new View(rt.memory.buffer, cAt, m * n), cOffset);
-  return true;
+  const E = f64 ? 8 : 4;
+  const ops = new Operands(rt);
+  const aAt = ops.input(a, aOffset, m * k), bAt = ops.input(b, bOffset, k * n), cAt = ops.output(c, cOffset, m * n);
+  return ops.run(() =>
+    runGemm(rt, f64, m, n, k,
+      { at: aAt, rowStride: (transA ? 1 : k) * E, depthStride: (transA ? m : 1) * E },
+      { at: bAt, colStride: (transB ? k : 1) * E, depthStride: (transB ? 1 : n) * E },
+      cAt, n * E));
 }
 
 /** A in the kernels' memory: element (i, p) at `at + i * rowStride + p * depthStride` (bytes). */

@@ -4,14 +4,16 @@
  * runs a batch of jobs of one kernel on every ready thread and returns when all are done; the
  * calling thread works too, then blocks with Atomics.wait (the CPU backend is synchronous).
  *
- * Memory: [0, 64 KiB) control block and descriptors; then one scratch area per thread; then an
- * operand area (inputs copied in, outputs copied out) that grows on demand.
+ * Memory: [0, 64 KiB) control block and descriptors; then one scratch area per thread; then the
+ * heap (kernels/wasm/heap.ts): the CPU backend's resident arrays and each call's temporaries,
+ * growing on demand.
  */
 import { CTL, KERNEL_EXPORTS, LAYOUT, MAX_BATCH, type KernelName } from './control.ts';
 import { ModuleBuilder } from './emitter.ts';
 import { addGemm, GEMM_SHAPES, gemmScratchBytes } from './gemm-kernels.ts';
 import { addElementwise } from './elementwise-kernels.ts';
 import { addIm2col } from './im2col-kernel.ts';
+import { WasmHeap } from './heap.ts';
 import { WorkerPool } from './pool.ts';
 
 const PAGE = 65536;
@@ -42,7 +44,9 @@ export class WasmRuntime {
   readonly memory: KernelMemory;
   private readonly kernels: Kernel[];
   private readonly scratchBytes: number;
+  /** Where the heap starts (above the scratch). */
   readonly operandBase: number;
+  readonly heap: WasmHeap;
   private pool: WorkerPool | undefined;
   private gen = 0;
   /** Batches run so far (tests check that work went through the kernels). */
@@ -63,6 +67,7 @@ export class WasmRuntime {
     this.memory = new WebAssembly.Memory(shared ? { initial, maximum: MAX_PAGES, shared: true } : { initial });
     const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
     this.kernels = KERNEL_EXPORTS.map((name) => instance.exports[name] as Kernel);
+    this.heap = new WasmHeap(this.memory, this.operandBase, shared, MAX_PAGES * PAGE);
     if (shared && options.threads > 1) {
       this.pool = new WorkerPool({ module, memory: this.memory, scratchOf: (id) => this.scratchOf(id) }, options.threads);
     }
@@ -85,20 +90,6 @@ export class WasmRuntime {
   stop(): void {
     this.pool?.stop();
     this.pool = undefined;
-  }
-
-  /** Makes the memory at least `bytes` long; false when it cannot grow that far. */
-  reserve(bytes: number): boolean {
-    const have = this.memory.buffer.byteLength;
-    if (bytes <= have) return true;
-    const pages = Math.ceil((bytes - have) / PAGE);
-    if (have / PAGE + pages > MAX_PAGES) return false;
-    try {
-      this.memory.grow(pages);
-      return true;
-    } catch {
-      return false;
-    }
   }
 
   private scratchOf(thread: number): number {

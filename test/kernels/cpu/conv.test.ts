@@ -96,7 +96,10 @@ const features = wasmFeatures();
 const configs: [string, CpuOptions][] = [
   ['JavaScript kernels', { wasm: false, threads: 1 }],
   ...(features.simd ? [['Wasm kernels, one thread', { threads: 1, wasmMinWork: 1 }] as [string, CpuOptions]] : []),
-  ...(features.simd && features.threads ? [['Wasm kernels, three threads', { threads: 3, wasmMinWork: 1 }] as [string, CpuOptions]] : []),
+  ...(features.simd && features.threads ? [
+    ['Wasm kernels, three threads', { threads: 3, wasmMinWork: 1 }],
+    ['Wasm kernels, three threads, every float array resident', { threads: 3, wasmMinWork: 1, residentMinBytes: 1 }],
+  ] as [string, CpuOptions][] : []),
 ];
 
 afterAll(() => {

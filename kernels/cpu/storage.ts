@@ -1,0 +1,28 @@
+/**
+ * The CPU backend's storage: a large float array is allocated resident in the Wasm kernels' memory
+ * (kernels/wasm/heap.ts) when the runtime allows, so the kernels that read it next take it in place
+ * instead of copying it in, and write their outputs in place too; everything else is an ordinary
+ * typed array. Both are plain typed arrays to every kernel, so the JavaScript kernels do not care.
+ */
+import { allocate, type DType, type TypedArray } from '../../engine/dtype.ts';
+import { heapOf } from '../wasm/heap.ts';
+import { residentMinBytes, wasmRuntime } from './config.ts';
+
+/** A zeroed array for a kernel's output of `size` elements. */
+export function allocateOutput(dtype: DType, size: number): TypedArray {
+  if (dtype !== 'int32' && size * (dtype === 'float64' ? 8 : 4) >= residentMinBytes()) {
+    const resident = wasmRuntime()?.heap.allocArray(dtype, size);
+    if (resident) return resident;
+  }
+  return allocate(dtype, size);
+}
+
+/** One more tensor holds `storage` (the backend shares storage for identity-like primitives). */
+export function retainStorage(storage: TypedArray): void {
+  heapOf(storage)?.retain(storage);
+}
+
+/** A tensor let go of `storage`; a resident array's block is freed with its last holder. */
+export function releaseStorage(storage: TypedArray): void {
+  heapOf(storage)?.release(storage);
+}
