@@ -10,7 +10,7 @@ import { gather, scatterAdd } from './indexing.ts';
 import { matmul } from './matmul.ts';
 import { movementKernels } from './movement.ts';
 import { reduceKernels } from './reduce.ts';
-import { allocateOutput, releaseStorage, retainStorage } from './storage.ts';
+import { adoptStorage, allocateOutput, releaseStorage, retainStorage } from './storage.ts';
 
 const convKernel: CpuKernel = ([x, w], p: ConvParams, outShape, dtype) => {
   const out = allocateOutput(dtype, outShape.reduce((s, d) => s * d, 1));
@@ -44,8 +44,7 @@ export class CpuBackend implements Backend<TypedArray> {
 
   upload(values: TypedArray): TypedArray {
     this.live++;
-    retainStorage(values);
-    return values;
+    return adoptStorage(values);
   }
 
   run(op: PrimitiveName, inputs: readonly KernelInput<TypedArray>[], params: unknown, outShape: Shape, outDType: DType): TypedArray {

@@ -10,11 +10,29 @@ import { residentMinBytes, wasmRuntime } from './config.ts';
 
 /** A zeroed array for a kernel's output of `size` elements. */
 export function allocateOutput(dtype: DType, size: number): TypedArray {
-  if (dtype !== 'int32' && size * (dtype === 'float64' ? 8 : 4) >= residentMinBytes()) {
-    const resident = wasmRuntime()?.heap.allocArray(dtype, size);
-    if (resident) return resident;
+  return residentArray(dtype, size) ?? allocate(dtype, size);
+}
+
+/** A zeroed resident array, or null when it would be small, int32, or the runtime cannot hold it. */
+function residentArray(dtype: DType, size: number): TypedArray | null {
+  if (dtype === 'int32' || size * (dtype === 'float64' ? 8 : 4) < residentMinBytes()) return null;
+  return wasmRuntime()?.heap.allocArray(dtype, size) ?? null;
+}
+
+/**
+ * The storage of a tensor made from host values: a copy in the kernels' memory when `values` is
+ * large enough to be resident (it is copied once here instead of at every kernel that reads it),
+ * else `values` itself.
+ */
+export function adoptStorage(values: TypedArray): TypedArray {
+  if (heapOf(values) !== undefined) {
+    retainStorage(values);
+    return values;
   }
-  return allocate(dtype, size);
+  const resident = values instanceof Int32Array ? null : residentArray(values instanceof Float64Array ? 'float64' : 'float32', values.length);
+  if (resident === null) return values;
+  resident.set(values);
+  return resident;
 }
 
 /** One more tensor holds `storage` (the backend shares storage for identity-like primitives). */

@@ -128,6 +128,15 @@ describe.skipIf(!features.simd || !features.threads)('resident storage in the CP
     tg.dispose([w, x]);
   });
 
+  it("a tensor made from host values is copied into the kernels' memory once (the host array is not kept)", () => {
+    const host = Float32Array.from({ length: 300 }, (_, i) => i / 7);
+    const t = tg.tensor(host, [20, 15]);
+    expect(wasmRuntime()!.heap.owns(t.storage as Float32Array)).toBe(true);
+    host[0] = 99;
+    expect(Array.from(t.dataSync())).toEqual(Array.from(host, (v, i) => (i === 0 ? 0 : v)));
+    t.dispose();
+  });
+
   it('storage shared by identity-like primitives is freed once, with its last holder, and stays readable until then', () => {
     const a = tg.mul(tg.normal(tg.key(2), [64, 64], 'float32'), 2);
     const block = (a.storage as Float32Array).byteOffset;
