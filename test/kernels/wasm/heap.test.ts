@@ -11,7 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tg from '../../../engine/index.ts';
 import { configureCpu, shutdownCpuThreads, wasmRuntime } from '../../../kernels/cpu/config.ts';
 import { wasmFeatures } from '../../../kernels/wasm/features.ts';
+import { wasmGemm } from '../../../kernels/wasm/gemm.ts';
 import { blockSize, WasmHeap } from '../../../kernels/wasm/heap.ts';
+import { WasmRuntime } from '../../../kernels/wasm/runtime.ts';
+import { randomArray } from '../../random-array.ts';
 
 const features = wasmFeatures();
 const PAGE = 65536;
@@ -94,6 +97,25 @@ describe.skipIf(!features.threads)('the heap', () => {
 
   it('int32 arrays are never resident (no kernel reads them in place)', () => {
     expect(heapOf(4).allocArray('int32', 100)).toBeNull();
+  });
+});
+
+describe.skipIf(!features.simd)('a runtime without shared memory (a page that is not cross-origin isolated)', () => {
+  it('copies operands through temporary blocks, grows its memory for large ones (detaching the old buffer), and computes right', () => {
+    const rt = new WasmRuntime({ fma: false, threads: 1, shared: false });
+    const before = rt.memory.buffer;
+    const m = 301, n = 297, k = 499; // 3.5 MB of float64 operands: past the initial memory
+    const a = randomArray('float64', m * k, 11), b = randomArray('float64', k * n, 12), c = new Float64Array(m * n);
+    expect(wasmGemm(rt, m, n, k, a, 0, false, b, 0, false, c, 0)).toBe(true);
+    expect(rt.memory.buffer).not.toBe(before);
+    expect(before.byteLength).toBe(0); // detached by the growth
+    for (const [i, j] of [[0, 0], [m - 1, n - 1], [150, 7], [13, 290]]) {
+      let sum = 0;
+      for (let p = 0; p < k; p++) sum += a[i * k + p] * b[p * n + j];
+      expect(c[i * n + j]).toBeCloseTo(sum, 10);
+    }
+    expect(rt.heap.stats().blocks).toBe(0);
+    expect(rt.heap.allocArray('float64', 10)).toBeNull();
   });
 });
 
