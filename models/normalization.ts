@@ -8,11 +8,14 @@ import { checkDims, checkInputTensor, formatShapeTree, isSingleShape, type Activ
 import { withKernel, type KernelLayer } from './kernels/kernel-fn.ts';
 import { dropoutRule, layerNormRule, resolveNormAxes } from './kernels/normalization.ts';
 import { identityRule } from './kernels/rules.ts';
+import { CHANNELS_LAST } from './layout.ts';
 
-/** One input shape of rank 2 ([N, features]) or 4 (NHWC); names the layer otherwise. */
+const LAYOUTS = '[N, features], [N, L, C] or [N, H, W, C]';
+
+/** One input shape of rank 2 ([N, features]), 3 ([N, L, C]) or 4 (NHWC); names the layer otherwise. */
 function checkDenseOrImage(name: string, inputShape: ShapeTree): readonly number[] {
-  if (!Array.isArray(inputShape) || !isSingleShape(inputShape) || (inputShape.length !== 2 && inputShape.length !== 4)) {
-    throw new Error(`${name}: expected one input shape [N, features] or [N, H, W, C], got ${Array.isArray(inputShape) ? formatShapeTree(inputShape) : String(inputShape)}`);
+  if (!Array.isArray(inputShape) || !isSingleShape(inputShape) || inputShape.length < 2 || inputShape.length > 4) {
+    throw new Error(`${name}: expected one input shape ${LAYOUTS}, got ${Array.isArray(inputShape) ? formatShapeTree(inputShape) : String(inputShape)}`);
   }
   checkDims(name, inputShape);
   return inputShape;
@@ -25,7 +28,7 @@ export interface LayerNormHyper {
 
 /**
  * (x - mean) / sqrt(var + eps) over `axis` (default -1, the channel axis; for images add spatial
- * axes, e.g. [1, 2, 3]), as stax.LayerNorm, without learned scale or shift (as stax). The kernel
+ * axes, e.g. [1, 2, 3], for 1-D activations [N, L, C] [1, 2]), as stax.LayerNorm, without learned scale or shift (as stax). The kernel
  * rule needs a Gaussian input (a Dense / Conv right before) and the channel axis among the axes.
  * @example serial(Dense(512), LayerNorm(), Relu(), Dense(1))
  */
@@ -40,15 +43,16 @@ export function LayerNorm(opts: { axis?: number | readonly number[]; eps?: numbe
   return withKernel({
     name,
     hyper: Object.freeze({ axis, eps }),
+    inputAxes: CHANNELS_LAST,
     init(_key: Key, inputShape: ShapeTree, _dtype?: DType): InitResult {
       const s = checkDenseOrImage(name, inputShape);
       resolveNormAxes(name, axis, s.length);
       return { params: null, outputShape: [...s] };
     },
     apply(_params: Params, xIn: Activation): Tensor {
-      if (!(xIn instanceof tg.Tensor)) checkInputTensor(name, xIn, 2, '[N, features] or [N, H, W, C]');
+      if (!(xIn instanceof tg.Tensor)) checkInputTensor(name, xIn, 2, LAYOUTS);
       const x = xIn as Tensor;
-      if (x.rank !== 2 && x.rank !== 4) throw new Error(`${name}: expected input [N, features] or [N, H, W, C], got [${x.shape.join(',')}]`);
+      if (x.rank < 2 || x.rank > 4) throw new Error(`${name}: expected input ${LAYOUTS}, got [${x.shape.join(',')}]`);
       const axes = resolveNormAxes(name, axis, x.rank);
       return tg.tidy(() => {
         const centered = tg.sub(x, tg.mean(x, axes, true));
@@ -88,7 +92,8 @@ export function Dropout(rate: number, opts: { mode?: 'train' | 'test' } = {}): K
       if (!Array.isArray(inputShape) || !isSingleShape(inputShape) || inputShape.length < 1) {
         throw new Error(`${name}: expected one input shape [N, ...], got ${Array.isArray(inputShape) ? formatShapeTree(inputShape) : String(inputShape)}`);
       }
-      checkDims(name, inputShape);
+      // Elementwise: the batch axis may sit anywhere (stax's batch_axis of the layers around it).
+      checkDims(name, inputShape, 'any');
       return { params: null, outputShape: [...inputShape] };
     },
     apply(_params: Params, xIn: Activation, applyOpts?: ApplyOptions): Tensor {

@@ -45,8 +45,11 @@ export function resolveNormAxes(name: string, axes: readonly number[], rank: num
 export function layerNormRule(name: string, axes: readonly number[], eps: number): KernelRule {
   return (kt) => {
     const k = singleState(name, kt);
-    // Positions of the normalized spatial axes among [H, W] (the channel axis is always normalized).
-    const spatialAxes = resolveNormAxes(name, axes, k.layout === 'none' ? 2 : 4).filter((a) => a !== (k.layout === 'none' ? 1 : 3)).map((a) => a - 1);
+    // Positions of the normalized spatial axes among the state's [H, W] (the channel axis is always
+    // normalized); the length axis of 1-D activations [N, L, C] is the W of their [1, L] positions.
+    const rank = k.spatialRank + 2;
+    const heightOffset = k.spatialRank === 1 ? 1 : 0;
+    const spatialAxes = resolveNormAxes(name, axes, rank).filter((a) => a !== rank - 1).map((a) => a - 1 + heightOffset);
     if (!k.isGaussian) {
       throw new Error(`${name}: its infinite-width rule needs a Gaussian input (as stax's): put a Dense or Conv layer right before it`);
     }
