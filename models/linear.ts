@@ -299,7 +299,10 @@ function convIO(name: string, spatialRank: number, layout: ConvLayout) {
     imageShape: (s: readonly number[]) => lift(channelsLastShape(name, s, layout.input)),
     /** An output image shape [N, H', W', C'] in the layer's output layout. */
     outputShape: (s: readonly number[]) => fromChannelsLastShape(name, drop(s), layout.output),
-    toImage: (x: Tensor) => tg.reshape(toChannelsLast(name, x, layout.input), lift(channelsLastShape(name, x.shape, layout.input))),
+    toImage: (x: Tensor) => {
+      const moved = toChannelsLast(name, x, layout.input);
+      return spatialRank === 1 ? tg.reshape(moved, lift([...moved.shape])) : moved;
+    },
     fromImage: (y: Tensor) => fromChannelsLast(name, spatialRank === 1 ? tg.reshape(y, drop(y.shape)) : y, layout.output),
     /** The weights (rhs layout) as the primitive's [kh, kw, I, O] filter. */
     filter: (W: Tensor) => {

@@ -27,6 +27,9 @@
  * fanInSum adds kernels (independent zero-mean branches), fanInConcat along channels averages
  * them weighted by channel counts.
  *
+ * 1-D layers ([k] windows on [N, L, C]) run these rules on the height-1 images of state.ts with
+ * [1, k] windows (asImageWindow); requireSpatialRank refuses a window of the wrong rank.
+ *
  * Everything is engine ops on the tensors of state.ts, so the rules run on every backend and are
  * differentiable: affine steps are a scale and a shift, the offset sums of Conv and AvgPool are
  * the one conv primitive applied to the covariance seen as an image over a pair of spatial axes

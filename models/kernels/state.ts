@@ -20,8 +20,9 @@
  *
  * The state has no channel axis: it is the same whatever axis of the activation holds the
  * channels (stax's channel_axis, Conv's dimension_numbers). Only the spatial axes' order matters,
- * and the layers keep it (models/linear.ts, `convLayout`). So no rule reads the layout; the
- * kernel function reads the network input's layout once (kernel-fn.ts, `inputAxesOf`).
+ * and the layers keep it (models/layout.ts `convLayout` refuses layouts that reorder them). So no
+ * rule reads the layout; the kernel function reads the network input's layout once (kernel-fn.ts,
+ * `inputAxesOf`).
  *
  * The input kernel is the second moment over the channel axis, x1 x2^T / C, and the NTK of the
  * input is 0. `channels` carries the finite width of the activations (read by the standard
