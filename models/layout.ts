@@ -76,11 +76,19 @@ export function fromChannelsLastShape(layer: string, shape: readonly number[], a
   return perm === null ? [...shape] : inversePermutation(perm).map((p) => shape[p]);
 }
 
+/** stax's `batch_axis` / `channel_axis` options, as layers take them. */
+export interface AxisOptions {
+  /** Default 0. */
+  batchAxis?: number;
+  /** Default -1; e.g. 1 for NCHW / NCL activations. */
+  channelAxis?: number;
+}
+
 /**
  * Reads stax's `batch_axis` / `channel_axis` options of a layer (default 0 and -1).
  * @example axesOption('Dense(3)', { batchAxis: 1, channelAxis: 0 }) // { batch: 1, channel: 0 }
  */
-export function axesOption(layer: string, opts: { batchAxis?: number; channelAxis?: number }): InputAxes {
+export function axesOption(layer: string, opts: AxisOptions): InputAxes {
   const batch = opts.batchAxis ?? 0;
   const channel = opts.channelAxis ?? -1;
   for (const [what, v] of [['batchAxis', batch], ['channelAxis', channel]] as const) {

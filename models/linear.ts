@@ -50,6 +50,7 @@ import {
   fromChannelsLast,
   fromChannelsLastShape,
   toChannelsLast,
+  type AxisOptions,
   type ConvLayout,
   type InputAxes,
 } from './layout.ts';
@@ -74,13 +75,11 @@ export interface WeightOptions {
   s?: readonly [number, number];
 }
 
-/** Dense's options: the weights', and stax's batch_axis / channel_axis. */
-export interface DenseOptions extends WeightOptions {
-  /** The batch axis of the [N, features] input (default 0), as stax's batch_axis. */
-  batchAxis?: number;
-  /** The feature axis (default -1), as stax's channel_axis; the output keeps both axes where they were. */
-  channelAxis?: number;
-}
+/**
+ * Dense's options: the weights', and stax's batch_axis / channel_axis of its [N, features] input
+ * (default 0 and -1); the output keeps both axes where they were.
+ */
+export interface DenseOptions extends WeightOptions, AxisOptions {}
 
 export interface DenseHyper {
   readonly out: number;

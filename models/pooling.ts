@@ -11,7 +11,17 @@ import { checkDims, checkInputShape, checkInputTensor, checkWindowRank, formatSh
 import { withKernel, type KernelLayer } from './kernels/kernel-fn.ts';
 import { avgPoolRule, flattenRule, globalAvgPoolRule, globalSumPoolRule, sumPoolRule } from './kernels/rules.ts';
 import { asImageWindow } from './kernels/state.ts';
-import { axesOption, channelsLastPermutation, CHANNELS_LAST, type InputAxes } from './layout.ts';
+import {
+  axesOption,
+  channelsLastPermutation,
+  channelsLastShape,
+  CHANNELS_LAST,
+  fromChannelsLast,
+  fromChannelsLastShape,
+  toChannelsLast,
+  type AxisOptions,
+  type InputAxes,
+} from './layout.ts';
 
 /**
  * [N, d1, d2, ...] -> [N, d1 * d2 * ...] (row-major, so NHWC images flatten pixel by pixel).
@@ -50,7 +60,8 @@ export interface AvgPoolHyper {
 /**
  * Average pooling over NHWC windows [kh, kw], or over 1-D windows [k] of [N, L, C]; zero padding
  * counts in the average (stax's normalize_edges = false). Defaults as stax: strides 1 on every
- * axis (note: tg.avgPool's own default is strides = window), padding 'VALID'.
+ * axis (note: tg.avgPool's own default is strides = window), padding 'VALID'; stax's batch_axis /
+ * channel_axis as `{ batchAxis, channelAxis }` (e.g. { channelAxis: 1 } on NCHW).
  * @example AvgPool([2, 2], [2, 2]) // [N, 8, 8, C] -> [N, 4, 4, C]
  * @example AvgPool([3], [2], 'SAME') // [N, 9, C] -> [N, 5, C]
  */
@@ -58,13 +69,15 @@ export function AvgPool(
   window: readonly number[],
   strides?: readonly number[],
   padding: 'SAME' | 'VALID' = 'VALID',
+  opts: AxisOptions = {},
 ): KernelLayer<AvgPoolHyper, Tensor> {
-  return windowPool('AvgPool', window, strides, padding);
+  return windowPool('AvgPool', window, strides, padding, opts);
 }
 
 /**
  * Sum pooling over NHWC windows [kh, kw] or 1-D windows [k] (zero padding adds nothing), as
- * stax.SumPool: AvgPool times the window size. Defaults strides 1, padding 'VALID'. Its kernel
+ * stax.SumPool: AvgPool times the window size. Defaults strides 1, padding 'VALID'; axes as
+ * AvgPool's. Its kernel
  * needs every position pair, which `spatial: 'auto'` (the default) picks.
  * @example SumPool([2, 2], [2, 2]) // [N, 8, 8, C] -> [N, 4, 4, C]
  */
@@ -72,8 +85,9 @@ export function SumPool(
   window: readonly number[],
   strides?: readonly number[],
   padding: 'SAME' | 'VALID' = 'VALID',
+  opts: AxisOptions = {},
 ): KernelLayer<AvgPoolHyper, Tensor> {
-  return windowPool('SumPool', window, strides, padding);
+  return windowPool('SumPool', window, strides, padding, opts);
 }
 
 function windowPool(
@@ -81,8 +95,10 @@ function windowPool(
   window: readonly number[],
   strides: readonly number[] | undefined,
   padding: 'SAME' | 'VALID',
+  opts: AxisOptions,
 ): KernelLayer<AvgPoolHyper, Tensor> {
   const name = `${kind}([${Array.isArray(window) ? window.join(',') : String(window)}])`;
+  const axes = checkedAxisOptions(name, opts);
   if (!Array.isArray(window) || (window.length !== 1 && window.length !== 2)) {
     throw new Error(`${name}: window must be [k] (1-D, on [N, L, C]) or a pair [kh, kw] (on [N, H, W, C]), got ${JSON.stringify(window)}`);
   }
@@ -96,44 +112,46 @@ function windowPool(
   if (padding !== 'SAME' && padding !== 'VALID') throw new Error(`${name}: padding must be 'SAME' or 'VALID', got ${JSON.stringify(padding)}`);
   const hyper: AvgPoolHyper = Object.freeze({ window: perAxis('window', window), strides: perAxis('strides', strides ?? window.map(() => 1)), padding });
   const [w, st] = [hyper.window, hyper.strides].map(asImageWindow);
-  const layout = spatialRank === 1 ? '[N, L, C] (NLC)' : '[N, H, W, C] (NHWC)';
-  // 1-D activations [N, L, C] pool as images [N, 1, L, C] with a [1, k] window.
+  const layout = axes !== CHANNELS_LAST ? `rank ${spatialRank + 2} with batchAxis ${axes.batch}, channelAxis ${axes.channel}` : spatialRank === 1 ? '[N, L, C] (NLC)' : '[N, H, W, C] (NHWC)';
+  // The pool runs channels-last; 1-D activations [N, L, C] as images [N, 1, L, C] with a [1, k] window.
   const lift = (s: readonly number[]) => (spatialRank === 1 ? [s[0], 1, s[1], s[2]] : [...s]);
   const drop = (s: readonly number[]) => (spatialRank === 1 ? [s[0], s[2], s[3]] : [...s]);
   return withKernel({
     name: kind,
     hyper,
-    inputAxes: CHANNELS_LAST,
+    inputAxes: axes,
     init(_key: Key, inputShape: ShapeTree, _dtype?: DType): InitResult {
       if (Array.isArray(inputShape) && isSingleShape(inputShape)) checkWindowRank(name, inputShape, spatialRank, 'window');
-      const s = checkInputShape(name, inputShape, spatialRank + 2, layout);
-      const img = lift(s);
+      const s = checkInputShape(name, inputShape, spatialRank + 2, layout, axes.batch);
+      const img = lift(channelsLastShape(name, s, axes));
       const out = [0, 1].map((i) => tg.windowOutputLength(img[1 + i], w[i], st[i], 1, padding));
       if (out.some((d) => d < 1)) throw new Error(`${name}: the window does not fit input ${formatShapeTree(s)} with VALID padding`);
-      return { params: null, outputShape: drop([img[0], out[0], out[1], img[3]]) };
+      return { params: null, outputShape: fromChannelsLastShape(name, drop([img[0], out[0], out[1], img[3]]), axes) };
     },
     apply(_params: Params, xIn: Activation): Tensor {
       if (xIn instanceof tg.Tensor) checkWindowRank(name, xIn.shape, spatialRank, 'window');
       const x = checkInputTensor(name, xIn, spatialRank + 2, layout);
-      const img = lift(x.shape);
+      const img = lift(channelsLastShape(name, x.shape, axes));
       if (padding === 'VALID' && (img[1] < w[0] || img[2] < w[1])) {
         throw new Error(`${name}: the window does not fit input [${x.shape.join(',')}] with VALID padding`);
       }
       return tg.tidy(() => {
-        const mean = tg.avgPool(tg.reshape(x, img), w, st, padding);
+        const mean = tg.avgPool(tg.reshape(toChannelsLast(name, x, axes), img), w, st, padding);
         const pooled = kind === 'AvgPool' ? mean : tg.mul(mean, w[0] * w[1]);
-        return tg.reshape(pooled, drop(pooled.shape));
+        return fromChannelsLast(name, tg.reshape(pooled, drop(pooled.shape)), axes);
       });
     },
   }, kind === 'AvgPool' ? avgPoolRule(name, hyper) : sumPoolRule(name, hyper));
 }
 
-/** stax's batch_axis / channel_axis of the global pools. */
-export interface GlobalPoolOptions {
-  /** Default 0. */
-  batchAxis?: number;
-  /** Default -1; e.g. 1 for NCHW / NCL activations. */
-  channelAxis?: number;
+/** stax's batch_axis / channel_axis from a layer's options object, refusing unknown keys (a typo would silently keep the default). */
+function checkedAxisOptions(name: string, opts: AxisOptions): InputAxes {
+  if (opts === null || typeof opts !== 'object') throw new Error(`${name}: options must be an object, got ${String(opts)}`);
+  for (const key of Object.keys(opts)) if (key !== 'batchAxis' && key !== 'channelAxis') throw new Error(`${name}: unknown option '${key}'`);
+  const axes = axesOption(name, opts);
+  // Resolved once so that equal axes fail at construction (any rank >= 2 shows it).
+  if (axes.batch === axes.channel) channelsLastPermutation(name, axes, 3);
+  return axes;
 }
 
 /**
@@ -142,11 +160,9 @@ export interface GlobalPoolOptions {
  * their order ([N, C] for batch before channel). Its kernel rule does not depend on the layout
  * (models/layout.ts).
  */
-function globalPool(kind: 'GlobalAvgPool' | 'GlobalSumPool', opts: GlobalPoolOptions): KernelLayer<Record<string, never>, Tensor> {
+function globalPool(kind: 'GlobalAvgPool' | 'GlobalSumPool', opts: AxisOptions): KernelLayer<Record<string, never>, Tensor> {
   const name = kind;
-  if (opts === null || typeof opts !== 'object') throw new Error(`${name}: options must be an object, got ${String(opts)}`);
-  for (const key of Object.keys(opts)) if (key !== 'batchAxis' && key !== 'channelAxis') throw new Error(`${name}: unknown option '${key}'`);
-  const axes: InputAxes = axesOption(name, opts);
+  const axes = checkedAxisOptions(name, opts);
   const layout = axes === CHANNELS_LAST ? '[N, L, C] or [N, H, W, C]' : `rank 3 or 4 with batchAxis ${axes.batch}, channelAxis ${axes.channel}`;
   const checkRank = (rank: number, shape: string) => {
     if (rank !== 3 && rank !== 4) throw new Error(`${name}: expected input shape ${layout} (rank 3 or 4), got ${shape}`);
@@ -182,7 +198,7 @@ function globalPool(kind: 'GlobalAvgPool' | 'GlobalSumPool', opts: GlobalPoolOpt
  * batch_axis / channel_axis as options, e.g. { channelAxis: 1 } for NCHW).
  * @example serial(Conv(64, [3, 3], { padding: 'SAME' }), Relu(), GlobalAvgPool(), Dense(10))
  */
-export function GlobalAvgPool(opts: GlobalPoolOptions = {}): KernelLayer<Record<string, never>, Tensor> {
+export function GlobalAvgPool(opts: AxisOptions = {}): KernelLayer<Record<string, never>, Tensor> {
   return globalPool('GlobalAvgPool', opts);
 }
 
@@ -192,6 +208,6 @@ export function GlobalAvgPool(opts: GlobalPoolOptions = {}): KernelLayer<Record<
  * `spatial: 'auto'` (the default) picks.
  * @example serial(Conv(64, [3, 3], { padding: 'SAME' }), Relu(), GlobalSumPool(), Dense(10))
  */
-export function GlobalSumPool(opts: GlobalPoolOptions = {}): KernelLayer<Record<string, never>, Tensor> {
+export function GlobalSumPool(opts: AxisOptions = {}): KernelLayer<Record<string, never>, Tensor> {
   return globalPool('GlobalSumPool', opts);
 }

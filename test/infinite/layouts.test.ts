@@ -9,7 +9,24 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as tg from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
-import { Conv, ConvTranspose, Dense, Erf, Flatten, GlobalAvgPool, GlobalSumPool, Relu, fanOut, parallel, fanInSum, serial, type Params } from '../../models/index.ts';
+import {
+  AvgPool,
+  Conv,
+  ConvTranspose,
+  Dense,
+  Erf,
+  Flatten,
+  GlobalAvgPool,
+  GlobalSumPool,
+  LayerNorm,
+  Relu,
+  SumPool,
+  fanInSum,
+  fanOut,
+  parallel,
+  serial,
+  type Params,
+} from '../../models/index.ts';
 import { maxDiff } from './host-kernel.ts';
 
 
@@ -20,7 +37,7 @@ const toFirst = (x: Tensor) => tg.transpose(x, [0, x.rank - 1, ...Array.from({ l
 const toOI = (w: Tensor) => tg.transpose(w, [w.rank - 1, w.rank - 2, ...Array.from({ length: w.rank - 2 }, (_, i) => i)]);
 
 describe('Conv with dimensionNumbers equals the channels-last Conv on transposed inputs and weights', () => {
-  it("['NCHW', 'OIHW', 'NCHW'] and ['NCL', 'OIL', 'NCL']: apply, gradients, kernels (fast-check)", () => {
+  it("['NCHW', 'OIHW', 'NCHW'] and ['NCL', 'OIL', 'NCL'], with AvgPool, SumPool and LayerNorm on channel axis 1: apply, gradients, kernels (fast-check)", () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 0, max: 1e5 }),
@@ -37,7 +54,21 @@ describe('Conv with dimensionNumbers equals the channels-last Conv on transposed
           const first = spatialRank === 1 ? (['NCL', 'OIL', 'NCL'] as const) : (['NCHW', 'OIHW', 'NCHW'] as const);
           const build = (channelsFirst: boolean) => {
             const dn = channelsFirst ? { dimensionNumbers: first } : {};
-            const body = [Conv(4, filter, { strides: stride, padding, ...o, ...dn }), Relu(), Conv(3, filter, { padding: 'SAME', ...o, ...dn })] as const;
+            const axes = channelsFirst ? { channelAxis: 1 } : {};
+            const window = filter.map(() => 2);
+            // LayerNorm over the channels, then over the channels and positions: the same axes in both layouts.
+            const everyAxis = Array.from({ length: spatialRank + 1 }, (_, i) => i + 1);
+            const body = [
+              Conv(4, filter, { strides: stride, padding, ...o, ...dn }),
+              LayerNorm({ axis: channelsFirst ? 1 : -1, eps: 1e-3, ...axes }),
+              Relu(),
+              AvgPool(window, undefined, 'SAME', axes),
+              Conv(3, filter, { padding: 'SAME', ...o, ...dn }),
+              LayerNorm({ axis: everyAxis, ...axes }),
+              Erf(),
+              SumPool(window, window, 'SAME', axes),
+              Conv(3, filter, { padding: 'SAME', ...o, ...dn }),
+            ] as const;
             if (head === 'spatial') return serial(...body);
             const pool = head === 'global' ? GlobalAvgPool(channelsFirst ? { channelAxis: 1 } : {}) : Flatten();
             // Flatten orders the features differently in the two layouts; the kernel does not see it.
@@ -137,6 +168,9 @@ describe('axis errors name the layer and the axes', () => {
     expect(() => Dense(3, { channelAxis: 2 })).toThrow('Dense(3): channelAxis 2 is out of range for rank-2 activations');
     expect(() => Dense(3, { batchAxis: 0.5 })).toThrow('Dense(3): batchAxis must be an integer axis, got 0.5');
     expect(() => GlobalAvgPool({ channelAxis: 1, axis: 2 } as never)).toThrow("GlobalAvgPool: unknown option 'axis'");
+    expect(() => AvgPool([2, 2], undefined, 'VALID', { batchAxis: 1, channelAxis: 1 })).toThrow('AvgPool([2,2]): batchAxis and channelAxis are the same axis (1) of rank-3 activations');
+    expect(() => LayerNorm({ channelAxis: 1 }).init(tg.key(0), [-1, 3, 4, 4])).toThrow('LayerNorm: the axes [-1] must include the channel axis (1)');
+    expect(() => LayerNorm({ channelAxis: 1, axis: [0, 1] }).init(tg.key(0), [-1, 3, 4, 4])).toThrow('LayerNorm: cannot normalize over the batch axis 0');
     const nchw = Conv(2, [2, 2], { dimensionNumbers: ['NCHW', 'OIHW', 'NCHW'] });
     const { params } = nchw.init(tg.key(0), [-1, 3, 4, 4]);
     expect(() => nchw.apply(params, tg.zeros([2, 4, 4, 3]))).toThrow(

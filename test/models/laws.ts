@@ -141,6 +141,7 @@ export const LAYER_CASES: LayerCase[] = [
   { name: '1-D: AvgPool [k] SAME, SumPool [k], LayerNorm over [L, C], GlobalAvgPool', make: () => serial(AvgPool([2], [1], 'SAME'), SumPool([3], [2]), LayerNorm({ axis: [1, 2], eps: 1e-3 }), GlobalAvgPool()), inputShape: seq(6, 2) },
   { name: "Conv ['NCHW', 'OIHW', 'NCHW'] + bias, GlobalSumPool({ channelAxis: 1 })", make: () => serial(Conv(3, [2, 3], { padding: 'SAME', b_std: 0.2, dimensionNumbers: ['NCHW', 'OIHW', 'NCHW'] }), GlobalSumPool({ channelAxis: 1 })), inputShape: (n) => [n, 2, 3, 4] },
   { name: "Conv ['NCL', 'OIL', 'NLC']", make: () => Conv(2, [2], { dimensionNumbers: ['NCL', 'OIL', 'NLC'] }), inputShape: (n) => [n, 3, 5] },
+  { name: 'NCHW: AvgPool, SumPool SAME stride 2, LayerNorm over [C, H, W], on channel axis 1', make: () => serial(AvgPool([2, 2], undefined, 'VALID', { channelAxis: 1 }), SumPool([2, 1], [2, 2], 'SAME', { channelAxis: 1 }), LayerNorm({ axis: [1, 2, 3], eps: 1e-3, channelAxis: 1 })), inputShape: (n) => [n, 2, 4, 3] },
   { name: 'Dense { batchAxis: 1, channelAxis: 0 } on [d, N]', make: () => Dense(3, { b_std: 0.3, batchAxis: 1, channelAxis: 0 }), inputShape: (n) => [4, n] },
 ];
 

@@ -107,8 +107,12 @@ await describeGpu('stax parity layers on WebGPU', () => {
       opts: { blockSize: 2 },
     },
     {
-      name: "1-D channels-first: Conv ['NCL', 'OIL', 'NCL'] -> Relu -> Conv (NCL) -> Erf -> GlobalSumPool({ channelAxis: 1 }) on [N, C, L]",
-      net: () => serial(Conv(3, [2], { padding: 'SAME', ...o, dimensionNumbers: ['NCL', 'OIL', 'NCL'] }), Relu(), Conv(2, [3], { ...o, dimensionNumbers: ['NCL', 'OIL', 'NCL'] }), Erf(), GlobalSumPool({ channelAxis: 1 }), Dense(1, o)),
+      name: "1-D channels-first on [N, C, L]: Conv ['NCL', 'OIL', 'NCL'] -> LayerNorm -> Relu -> SumPool -> Conv -> Erf -> GlobalSumPool, all on channel axis 1",
+      net: () => {
+        const ncl = { dimensionNumbers: ['NCL', 'OIL', 'NCL'] as const };
+        const axes = { channelAxis: 1 };
+        return serial(Conv(3, [2], { padding: 'SAME', ...o, ...ncl }), LayerNorm({ axis: [1, 2], ...axes }), Relu(), SumPool([2], [1], 'SAME', axes), Conv(2, [3], { ...o, ...ncl }), Erf(), GlobalSumPool(axes), Dense(1, o));
+      },
       x: channelsFirst(sequence),
       x2: channelsFirst(sequence2),
     },
