@@ -310,7 +310,7 @@ export function computeKernel(layer: AnyLayer, x1In: KernelInput, x2In?: KernelI
 
   let source = 0;
   const ctx: KernelContext = { ntk: get !== 'nngp', quadrature, nextSource: () => ++source };
-  return tg.tidy(() => {
+  const result = tg.tidy(() => {
     let outLayout: SpatialLayout = layout;
     let outSpatialRank = spatialRank;
     // blocks[a][b]: the kernels of x1 block a against x2 block b (symmetric: b >= a only).
@@ -365,4 +365,8 @@ export function computeKernel(layer: AnyLayer, x1In: KernelInput, x2In?: KernelI
     const cov1 = asUser(tg.concat(cov1Blocks, 0), 1);
     return { nngp, ntk, layout: outLayout, cov1, cov2: symmetric ? cov1 : asUser(tg.concat(cov2Blocks, 0), 1) };
   });
+  // The inputs moved to channels-last were made here, outside the tidy: free them.
+  if (x1 !== x1Read) x1.dispose();
+  if (x2 !== x2Read && x2 !== x1) x2.dispose();
+  return result;
 }

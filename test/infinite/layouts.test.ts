@@ -128,7 +128,7 @@ describe('Conv with dimensionNumbers equals the channels-last Conv on transposed
 });
 
 describe('Dense with batchAxis / channelAxis', () => {
-  it('{ batchAxis: 1, channelAxis: 0 } on x^T is (Dense on x)^T: apply, gradients, kernels (fast-check)', () => {
+  it('{ batchAxis: 1, channelAxis: 0 } on x^T is (Dense on x)^T: apply, gradients, kernels and their input gradients (fast-check)', () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 1e5 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 }), (seed, n, d, out) => {
         const axes = { batchAxis: 1, channelAxis: 0 };
@@ -149,6 +149,9 @@ describe('Dense with batchAxis / channelAxis', () => {
         const kt = transposed.kernel(xt, tg.transpose(x2, [1, 0]));
         expect(maxDiff(kt.nngp, k.nngp)).toBeLessThan(1e-12);
         expect(maxDiff(kt.ntk!, k.ntk!)).toBeLessThan(1e-12);
+        // The kernel is differentiable in the input through the kernel function's move to channels-last.
+        const inputGrad = (net: typeof plain, input: Tensor) => tg.grad((u: Tensor) => tg.sum(net.kernel(u).ntk!))(input);
+        expect(maxDiff(tg.transpose(inputGrad(transposed, xt), [1, 0]), inputGrad(plain, x))).toBeLessThan(1e-10);
       }),
       { numRuns: 20 },
     );
