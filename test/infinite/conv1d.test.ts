@@ -26,6 +26,7 @@ import {
   type KernelLayer,
   type Params,
 } from '../../models/index.ts';
+import { batch } from '../../models/kernels/batch.ts';
 import { maxDiff } from './host-kernel.ts';
 import { monteCarloAgrees, o } from './monte-carlo-check.ts';
 
@@ -158,7 +159,7 @@ describe('1-D layers on [N, L, C] are the 2-D ones with [1, k] windows on [N, 1,
     );
   });
 
-  it('a network without pooling: the diagonal layout is [N1, N2, L], the (p, p) entries of the full [N1, N2, L, L]', () => {
+  it('a network without pooling: the diagonal layout is [N1, N2, L], the (p, p) entries of the full [N1, N2, L, L]; batch() assembles 1-D blocks', () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 1e5 }), fc.integer({ min: 3, max: 8 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), (seed, L, C, k) => {
         const net = serial(Conv(6, [k], { padding: 'SAME', ...o }), Relu(), Conv(3, [k], { dilation: [2], padding: 'SAME', ...o }));
@@ -173,6 +174,10 @@ describe('1-D layers on [N, L, C] are the 2-D ones with [1, k] windows on [N, 1,
         const auto = net.kernel(x);
         expect(auto.layout).toBe('diagonal');
         expect(auto.cov1!.shape).toEqual([3, L]);
+        // nt.batch over 1-D kernels: the blocks assemble to the same tensors.
+        const blocked = batch(net.kernelFn, 2)(x, null, null);
+        expect(maxDiff(blocked.nngp, full)).toBeLessThan(1e-12);
+        expect(blocked.cov1.shape).toEqual([3, L, L]);
       }),
       { numRuns: 10 },
     );
