@@ -41,7 +41,8 @@ function elementwiseLayer<H>(layerName: string, hyper: H, fn: ElementwiseFn, rul
       if (!Array.isArray(inputShape) || !isSingleShape(inputShape) || inputShape.length < 1) {
         throw new Error(`${name}: expected one input shape [N, ...], got ${Array.isArray(inputShape) ? formatShapeTree(inputShape) : String(inputShape)}`);
       }
-      checkDims(name, inputShape);
+      // Elementwise: the batch axis may sit anywhere (stax's batch_axis of the layers around it).
+      checkDims(name, inputShape, 'any');
       return { params: null, outputShape: [...inputShape] };
     },
     apply(_params: Params, xIn: Activation): Tensor {

@@ -18,6 +18,7 @@ import type { DType, Key, Tensor } from '../engine/index.ts';
 import * as tg from '../engine/index.ts';
 import type { KernelInput, KernelOptions, KernelResult, KernelRule } from './kernels/state.ts';
 import type { KernelFn } from './kernels/kernel-fn.ts';
+import type { InputAxes } from './layout.ts';
 
 /** A parameter tree: tensor leaves in plain objects and arrays; `null` for "no parameters". */
 export type Params = Tensor | null | readonly Params[] | { readonly [name: string]: Params };
@@ -81,6 +82,13 @@ export interface Layer<H = unknown, O extends Activation = Activation> {
   kernel?(x1: KernelInput, x2?: KernelInput, opts?: KernelOptions): KernelResult;
   /** stax's `kernel_fn(x1, x2, get)` (models/kernels/kernel-fn.ts `kernelFunction`); present on every layer of models/. */
   readonly kernelFn?: KernelFn;
+  /**
+   * Where the layer reads the batch and channel axes of its input (stax's batch_axis /
+   * channel_axis, Conv's dimension_numbers); set by the layers that read axes, absent on those
+   * that do not care (elementwise ones, combinators). The kernel function reads the network
+   * input with the axes of the first layer that sets them (models/layout.ts).
+   */
+  readonly inputAxes?: InputAxes;
 }
 
 /** Any layer, whatever its hyper-parameters and output. */
@@ -113,21 +121,40 @@ export function formatActivation(x: Activation): string {
  * Checks an init-time input shape: a single shape of the given rank whose batch axis is a
  * positive integer or -1 and whose other axes are positive integers.
  */
-export function checkInputShape(layer: string, s: ShapeTree, rank: number, layout: string): readonly number[] {
+export function checkInputShape(layer: string, s: ShapeTree, rank: number, layout: string, batchAxis = 0): readonly number[] {
   if (!Array.isArray(s) || !isSingleShape(s)) {
     throw new Error(`${layer}: expected one input of shape ${layout}, got ${Array.isArray(s) ? formatShapeTree(s) : String(s)}`);
   }
   if (s.length !== rank) throw new Error(`${layer}: expected input shape ${layout} (rank ${rank}), got ${formatShapeTree(s)}`);
-  checkDims(layer, s);
+  checkDims(layer, s, batchAxis);
   return s;
 }
 
-/** Batch axis: positive integer or -1; other axes: positive integers. */
-export function checkDims(layer: string, s: readonly number[]): void {
+/**
+ * Batch axis (0 unless given; negative counts from the end): positive integer or -1; other axes:
+ * positive integers. 'any' (for layers that do not care where the batch axis is, such as
+ * elementwise ones) lets -1 stand on any one axis.
+ */
+export function checkDims(layer: string, s: readonly number[], batchAxis: number | 'any' = 0): void {
+  const batch = batchAxis === 'any' ? s.indexOf(-1) : batchAxis < 0 ? batchAxis + s.length : batchAxis;
   s.forEach((d, i) => {
-    const ok = Number.isInteger(d) && (d > 0 || (i === 0 && d === -1));
-    if (!ok) throw new Error(`${layer}: invalid input shape ${formatShapeTree(s)}: axis ${i} must be a positive integer${i === 0 ? ' or -1 (unknown batch)' : ''}`);
+    const ok = Number.isInteger(d) && (d > 0 || (i === batch && d === -1));
+    if (!ok) throw new Error(`${layer}: invalid input shape ${formatShapeTree(s)}: axis ${i} must be a positive integer${i === batch ? ' or -1 (unknown batch)' : ''}`);
   });
+}
+
+/**
+ * Refuses a window of one spatial rank on inputs of the other (a [k] filter on images, a
+ * [kh, kw] one on [N, L, C]), naming the layer and the shape; other ranks pass (the rank check
+ * that follows names them).
+ */
+export function checkWindowRank(layer: string, shape: readonly number[], spatialRank: number, what: 'filter' | 'window'): void {
+  if (shape.length !== (spatialRank === 1 ? 4 : 3)) return;
+  throw new Error(
+    spatialRank === 1
+      ? `${layer}: a 1-D ${what} [k] takes [N, L, C] inputs, got the rank-4 input [${shape.join(',')}]; images take a ${what} [kh, kw]`
+      : `${layer}: a 2-D ${what} [kh, kw] takes images [N, H, W, C], got the rank-3 input [${shape.join(',')}]; 1-D inputs [N, L, C] take a ${what} [k]`,
+  );
 }
 
 /** Checks an apply-time input: one tensor of the given rank. */

@@ -29,7 +29,9 @@ import {
   checkDType,
   checkInputShape,
   checkInputTensor,
+  checkWindowRank,
   formatShapeTree,
+  isSingleShape,
   paramLeaf,
   type Activation,
   type InitResult,
@@ -39,6 +41,19 @@ import {
 } from './layer.ts';
 import { withKernel, type KernelLayer } from './kernels/kernel-fn.ts';
 import { convRule, convTransposeRule, denseRule, transposePadding } from './kernels/rules.ts';
+import { asImageWindow } from './kernels/state.ts';
+import {
+  axesOption,
+  channelsLastPermutation,
+  channelsLastShape,
+  convLayout,
+  fromChannelsLast,
+  fromChannelsLastShape,
+  toChannelsLast,
+  type AxisOptions,
+  type ConvLayout,
+  type InputAxes,
+} from './layout.ts';
 
 export type Parameterization = 'ntk' | 'standard';
 
@@ -60,8 +75,16 @@ export interface WeightOptions {
   s?: readonly [number, number];
 }
 
+/**
+ * Dense's options: the weights', and stax's batch_axis / channel_axis of its [N, features] input
+ * (default 0 and -1); the output keeps both axes where they were.
+ */
+export interface DenseOptions extends WeightOptions, AxisOptions {}
+
 export interface DenseHyper {
   readonly out: number;
+  readonly batchAxis: number;
+  readonly channelAxis: number;
   readonly W_std: number;
   readonly b_std: number | null;
   readonly parameterization: Parameterization;
@@ -153,36 +176,42 @@ function effective(
 }
 
 /**
- * Fully connected layer on [N, in] inputs: [N, in] -> [N, out].
+ * Fully connected layer on [N, in] inputs: [N, in] -> [N, out]. With stax's batch / channel axes
+ * ({ batchAxis: 1, channelAxis: 0 }) it maps [in, N] -> [out, N] (same weights [in, out]).
  * @example
  * const layer = Dense(10, { W_std: Math.SQRT2, b_std: 0.1, parameterization: 'ntk' });
  * const { params } = layer.init(tg.key(0), [-1, 784], 'float64'); // { W: [784,10], b: [10] }
  */
-export function Dense(out: number, opts: WeightOptions = {}): KernelLayer<DenseHyper, Tensor> {
+export function Dense(out: number, opts: DenseOptions = {}): KernelLayer<DenseHyper, Tensor> {
   const name = `Dense(${out})`;
   checkPositiveInt(name, 'the output size', out);
-  const hyper: DenseHyper = Object.freeze({ out, ...resolveWeightOptions(name, opts) });
+  const axes: InputAxes = axesOption(name, opts);
+  // Resolved here so a bad pair of axes fails at construction, naming the layer.
+  const transposed = channelsLastPermutation(name, axes, 2) !== null;
+  const hyper: DenseHyper = Object.freeze({ out, batchAxis: axes.batch, channelAxis: axes.channel, ...resolveWeightOptions(name, opts, ['batchAxis', 'channelAxis']) });
+  const layout = transposed ? '[features, N] (batchAxis 1, channelAxis 0)' : '[N, features]';
+  const width = out * hyper.s[1];
   const layer: Layer<DenseHyper, Tensor> = {
     name: 'Dense',
     hyper,
+    inputAxes: axes,
     init(key: Key, inputShape: ShapeTree, dtype: DType = 'float32'): InitResult {
-      const s = checkInputShape(name, inputShape, 2, '[N, features]');
-      const width = out * hyper.s[1];
+      const s = channelsLastShape(name, checkInputShape(name, inputShape, 2, layout, axes.batch), axes);
       const params = drawWeights(key, [s[1], width], [width], s[1] / hyper.s[0], hyper, checkDType(name, dtype));
-      return { params, outputShape: [s[0], width] };
+      return { params, outputShape: fromChannelsLastShape(name, [s[0], width], axes) };
     },
     apply(params: Params, xIn: Activation): Tensor {
-      const x = checkInputTensor(name, xIn, 2, '[N, features]');
+      const checked = checkInputTensor(name, xIn, 2, layout);
       const W = paramLeaf(name, params, 'W');
-      const width = out * hyper.s[1];
-      if (W.rank !== 2 || W.shape[1] !== width || W.shape[0] !== x.shape[1]) {
-        throw new Error(`${name}: input [${x.shape.join(',')}] does not match weight [${W.shape.join(',')}] (expected [${x.shape[1]},${width}])`);
+      const features = channelsLastShape(name, checked.shape, axes)[1];
+      if (W.rank !== 2 || W.shape[1] !== width || W.shape[0] !== features) {
+        throw new Error(`${name}: input [${checked.shape.join(',')}] does not match weight [${W.shape.join(',')}] (expected [${features},${width}])`);
       }
       // In a tidy: the scaled weights and the product before the bias are freed.
       return tg.tidy(() => {
         const e = effective(name, params, W.shape[0], hyper);
-        const h = tg.matmul(x, e.W);
-        return e.b === null ? h : tg.add(h, e.b);
+        const h = tg.matmul(toChannelsLast(name, checked, axes), e.W);
+        return fromChannelsLast(name, e.b === null ? h : tg.add(h, e.b), axes);
       });
     },
   };
@@ -191,86 +220,155 @@ export function Dense(out: number, opts: WeightOptions = {}): KernelLayer<DenseH
 
 export type ConvPadding = tg.WindowPadding;
 
+/** A per-axis window value: one number for every spatial axis, or one per axis ([s] or [sh, sw]). */
+export type AxisValues = number | readonly number[];
+
 export interface ConvOptions extends WeightOptions {
   /** Default 1. */
-  strides?: number | readonly [number, number];
+  strides?: AxisValues;
   /** Default 'VALID' (as in stax). */
   padding?: ConvPadding;
   /** Kernel dilation, default 1. */
-  dilation?: number | readonly [number, number];
+  dilation?: AxisValues;
+  /**
+   * jax.lax's dimension_numbers [lhs, rhs, out] (stax's option), e.g. ['NCHW', 'OIHW', 'NCHW'] or
+   * ['NCL', 'OIL', 'NCL']; default channels-last ('NHWC', 'HWIO', 'NHWC' / 'NLC', 'LIO', 'NLC').
+   * The weights are stored in the rhs layout. See models/layout.ts `convLayout`.
+   */
+  dimensionNumbers?: readonly [string, string, string];
 }
 
 export interface ConvHyper {
   readonly outChannels: number;
-  readonly filterShape: readonly [number, number];
-  readonly strides: readonly [number, number];
+  /** [k] (1-D, on [N, L, C]) or [kh, kw] (on [N, H, W, C]); strides and dilation alike. */
+  readonly filterShape: readonly number[];
+  readonly strides: readonly number[];
   readonly padding: ConvPadding;
-  readonly dilation: readonly [number, number];
+  readonly dilation: readonly number[];
+  /** [lhs, rhs, out], e.g. ['NHWC', 'HWIO', 'NHWC']. */
+  readonly dimensionNumbers: readonly [string, string, string];
   readonly W_std: number;
   readonly b_std: number | null;
   readonly parameterization: Parameterization;
   readonly s: readonly [number, number];
 }
 
-function pairOf(layer: string, what: string, v: number | readonly [number, number] | undefined): readonly [number, number] {
-  const p: readonly number[] = v === undefined ? [1, 1] : typeof v === 'number' ? [v, v] : v;
-  if (!Array.isArray(p) || p.length !== 2) throw new Error(`${layer}: ${what} must be a number or a pair, got ${JSON.stringify(v)}`);
-  p.forEach((d) => checkPositiveInt(layer, what, d));
-  return Object.freeze([p[0], p[1]] as const);
-}
-
-/** The layer's display name and its checked filter and padding (default 'VALID', as in stax): Conv and ConvTranspose. */
-function convArguments(kind: string, outChannels: number, filterShape: readonly [number, number], padding: ConvPadding = 'VALID') {
-  const name = `${kind}(${outChannels}, [${Array.isArray(filterShape) ? filterShape.join(',') : String(filterShape)}])`;
-  checkPositiveInt(name, 'outChannels', outChannels);
-  if (!Array.isArray(filterShape)) throw new Error(`${name}: filterShape must be a pair [kh, kw], got ${JSON.stringify(filterShape)}`);
-  const filter = pairOf(name, 'filterShape', filterShape);
-  if (padding !== 'SAME' && padding !== 'VALID') throw new Error(`${name}: padding must be 'SAME' or 'VALID', got ${JSON.stringify(padding)}`);
-  return { name, filter, padding };
+/** One value per spatial axis of the filter, from a number (every axis) or a list of that length. */
+function axisValues(layer: string, what: string, v: AxisValues | undefined, spatialRank: number): readonly number[] {
+  const list: readonly number[] = v === undefined ? Array<number>(spatialRank).fill(1) : typeof v === 'number' ? Array<number>(spatialRank).fill(v) : v;
+  if (!Array.isArray(list) || list.length !== spatialRank) {
+    throw new Error(`${layer}: ${what} must be a number or ${spatialRank === 1 ? 'a list [s] of one' : 'a pair'} for a ${spatialRank}-D filter, got ${JSON.stringify(v)}`);
+  }
+  list.forEach((d) => checkPositiveInt(layer, what, d));
+  return Object.freeze([...list]);
 }
 
 /**
- * 2-D convolution on NHWC inputs with an HWIO kernel: [N, H, W, C] -> [N, H', W', outChannels].
+ * The layer's display name, its checked filter ([k] or [kh, kw]: the spatial rank of its inputs),
+ * padding (default 'VALID', as in stax) and layout: Conv and ConvTranspose.
+ */
+function convArguments(kind: string, outChannels: number, filterShape: readonly number[], padding: ConvPadding = 'VALID', dimensionNumbers?: readonly string[]) {
+  const name = `${kind}(${outChannels}, [${Array.isArray(filterShape) ? filterShape.join(',') : String(filterShape)}])`;
+  checkPositiveInt(name, 'outChannels', outChannels);
+  if (!Array.isArray(filterShape) || (filterShape.length !== 1 && filterShape.length !== 2)) {
+    throw new Error(`${name}: filterShape must be [k] (1-D, on [N, L, C]) or a pair [kh, kw] (on [N, H, W, C]), got ${JSON.stringify(filterShape)}`);
+  }
+  const spatialRank = filterShape.length;
+  const filter = axisValues(name, 'filterShape', filterShape, spatialRank);
+  if (padding !== 'SAME' && padding !== 'VALID') throw new Error(`${name}: padding must be 'SAME' or 'VALID', got ${JSON.stringify(padding)}`);
+  const layout = convLayout(name, spatialRank, dimensionNumbers);
+  return { name, filter, padding, spatialRank, layout, io: convIO(name, spatialRank, layout) };
+}
+
+/**
+ * How a conv layer meets the engine's conv primitive, which takes channels-last images and
+ * [kh, kw, I, O] filters: its input moved to [N, H, W, C] (a 1-D [N, L, C] one lifted to
+ * [N, 1, L, C], a [k] filter to [1, k]), and the output moved back to its own layout.
+ */
+function convIO(name: string, spatialRank: number, layout: ConvLayout) {
+  const inputLayout = `[${[...layout.lhs].join(', ')}] (${layout.lhs})`;
+  const lift = (s: number[]) => (spatialRank === 1 ? [s[0], 1, s[1], s[2]] : s);
+  const drop = (s: readonly number[]) => (spatialRank === 1 ? [s[0], s[2], s[3]] : [...s]);
+  return {
+    inputLayout,
+    rank: spatialRank + 2,
+    /** Checks an input shape (init or apply): the rank of the filter's, named in the error. */
+    checkShape: (s: readonly number[]) => checkWindowRank(name, s, spatialRank, 'filter'),
+    /** An input shape (the layer's layout) as the image [N, H, W, C] the primitive sees. */
+    imageShape: (s: readonly number[]) => lift(channelsLastShape(name, s, layout.input)),
+    /** An output image shape [N, H', W', C'] in the layer's output layout. */
+    outputShape: (s: readonly number[]) => fromChannelsLastShape(name, drop(s), layout.output),
+    toImage: (x: Tensor) => {
+      const moved = toChannelsLast(name, x, layout.input);
+      return spatialRank === 1 ? tg.reshape(moved, lift([...moved.shape])) : moved;
+    },
+    fromImage: (y: Tensor) => fromChannelsLast(name, spatialRank === 1 ? tg.reshape(y, drop(y.shape)) : y, layout.output),
+    /** The weights (rhs layout) as the primitive's [kh, kw, I, O] filter. */
+    filter: (W: Tensor) => {
+      const f = layout.weightToSpatialIO(W);
+      return spatialRank === 1 ? tg.reshape(f, [1, ...f.shape]) : f;
+    },
+  };
+}
+
+/** Throws unless W has the shape the layer's weights have for this input. */
+function checkWeightShape(name: string, x: Tensor, W: Tensor, expected: readonly number[]): void {
+  if (W.rank !== expected.length || W.shape.some((d, i) => d !== expected[i])) {
+    throw new Error(`${name}: input [${x.shape.join(',')}] does not match kernel [${W.shape.join(',')}] (expected [${expected.join(',')}])`);
+  }
+}
+
+/**
+ * Convolution, as stax.Conv: 2-D on NHWC images with an HWIO kernel, [N, H, W, C] ->
+ * [N, H', W', outChannels], or 1-D with a filter [k] on [N, L, C] with a [k, C, out] (WIO)
+ * kernel, [N, L, C] -> [N, L', outChannels]; strides and dilation per axis ([s] or [sh, sw], or
+ * one number). `dimensionNumbers` takes other layouts (NCHW / OIHW, NCL / OIL, ...). The 1-D
+ * layer runs as the 2-D one on [N, 1, L, C] with a [1, k] filter (one conv primitive, one rule).
  * @example
  * const conv = Conv(64, [3, 3], { strides: 2, padding: 'SAME', W_std: Math.SQRT2 });
  * const { params, outputShape } = conv.init(tg.key(0), [-1, 32, 32, 3]); // W: [3,3,3,64]; [-1,16,16,64]
+ * Conv(16, [5], { padding: 'SAME' }).init(tg.key(0), [-1, 100, 4]).outputShape     // [-1, 100, 16]; W: [5, 4, 16]
+ * Conv(16, [3, 3], { dimensionNumbers: ['NCHW', 'OIHW', 'NCHW'] })                  // [N, C, H, W] -> [N, 16, H', W']
  */
-export function Conv(outChannels: number, filterShape: readonly [number, number], opts: ConvOptions = {}): KernelLayer<ConvHyper, Tensor> {
-  const { name, filter, padding } = convArguments('Conv', outChannels, filterShape, opts.padding);
+export function Conv(outChannels: number, filterShape: readonly number[], opts: ConvOptions = {}): KernelLayer<ConvHyper, Tensor> {
+  const { name, filter, padding, spatialRank, layout, io } = convArguments('Conv', outChannels, filterShape, opts.padding, opts.dimensionNumbers);
   const hyper: ConvHyper = Object.freeze({
     outChannels,
     filterShape: filter,
-    strides: pairOf(name, 'strides', opts.strides),
+    strides: axisValues(name, 'strides', opts.strides, spatialRank),
     padding,
-    dilation: pairOf(name, 'dilation', opts.dilation),
-    ...resolveWeightOptions(name, opts, ['strides', 'padding', 'dilation']),
+    dilation: axisValues(name, 'dilation', opts.dilation, spatialRank),
+    dimensionNumbers: Object.freeze([layout.lhs, layout.rhs, layout.out] as const),
+    ...resolveWeightOptions(name, opts, ['strides', 'padding', 'dilation', 'dimensionNumbers']),
   });
-  const layout = '[N, H, W, C] (NHWC)';
+  const [f, strides, dilation] = [filter, hyper.strides, hyper.dilation].map(asImageWindow);
+  const fanInPerChannel = f[0] * f[1];
+  const width = outChannels * hyper.s[1];
   const layer: Layer<ConvHyper, Tensor> = {
     name: 'Conv',
     hyper,
+    inputAxes: layout.input,
     init(key: Key, inputShape: ShapeTree, dtype: DType = 'float32'): InitResult {
-      const s = checkInputShape(name, inputShape, 4, layout);
-      const out = [0, 1].map((i) => tg.windowOutputLength(s[1 + i], filter[i], hyper.strides[i], hyper.dilation[i], padding));
+      if (Array.isArray(inputShape) && isSingleShape(inputShape)) io.checkShape(inputShape);
+      const s = checkInputShape(name, inputShape, io.rank, io.inputLayout, layout.input.batch);
+      const img = io.imageShape(s);
+      const out = [0, 1].map((i) => tg.windowOutputLength(img[1 + i], f[i], strides[i], dilation[i], padding));
       if (out.some((d) => d < 1)) {
         throw new Error(`${name}: the ${hyper.dilation.join('x')}-dilated filter does not fit input ${formatShapeTree(s)} with ${padding} padding`);
       }
-      const cin = s[3];
-      const width = outChannels * hyper.s[1];
-      const params = drawWeights(key, [filter[0], filter[1], cin, width], [width], (cin * filter[0] * filter[1]) / hyper.s[0], hyper, checkDType(name, dtype));
-      return { params, outputShape: [s[0], out[0], out[1], width] };
+      const cin = img[3];
+      const params = drawWeights(key, layout.weightShape(filter, cin, width), [width], (cin * fanInPerChannel) / hyper.s[0], hyper, checkDType(name, dtype));
+      return { params, outputShape: io.outputShape([img[0], out[0], out[1], width]) };
     },
     apply(params: Params, xIn: Activation): Tensor {
-      const x = checkInputTensor(name, xIn, 4, layout);
-      const W = paramLeaf(name, params, 'W');
-      const expected = [filter[0], filter[1], x.shape[3], outChannels * hyper.s[1]];
-      if (W.rank !== 4 || W.shape.some((d, i) => d !== expected[i])) {
-        throw new Error(`${name}: input [${x.shape.join(',')}] does not match kernel [${W.shape.join(',')}] (expected [${expected.join(',')}])`);
-      }
+      if (xIn instanceof tg.Tensor) io.checkShape(xIn.shape);
+      const x = checkInputTensor(name, xIn, io.rank, io.inputLayout);
+      const cin = io.imageShape(x.shape)[3];
+      checkWeightShape(name, x, paramLeaf(name, params, 'W'), layout.weightShape(filter, cin, width));
       return tg.tidy(() => {
-        const e = effective(name, params, x.shape[3] * filter[0] * filter[1], hyper);
-        const h = tg.conv2d(x, e.W, { strides: hyper.strides, padding, dilation: hyper.dilation });
-        return e.b === null ? h : tg.add(h, e.b);
+        const e = effective(name, params, cin * fanInPerChannel, hyper);
+        const h = tg.conv2d(io.toImage(x), io.filter(e.W), { strides, padding, dilation });
+        return io.fromImage(e.b === null ? h : tg.add(h, e.b));
       });
     },
   };
@@ -279,16 +377,20 @@ export function Conv(outChannels: number, filterShape: readonly [number, number]
 
 export interface ConvTransposeOptions extends WeightOptions {
   /** The upsampling factor (the forward convolution's stride). Default 1. */
-  strides?: number | readonly [number, number];
+  strides?: AxisValues;
   /** Default 'VALID' (as in stax). */
   padding?: ConvPadding;
+  /** As Conv's (models/layout.ts `convLayout`). */
+  dimensionNumbers?: readonly [string, string, string];
 }
 
 export interface ConvTransposeHyper {
   readonly outChannels: number;
-  readonly filterShape: readonly [number, number];
-  readonly strides: readonly [number, number];
+  /** [k] (1-D) or [kh, kw]; strides alike. */
+  readonly filterShape: readonly number[];
+  readonly strides: readonly number[];
   readonly padding: ConvPadding;
+  readonly dimensionNumbers: readonly [string, string, string];
   readonly W_std: number;
   readonly b_std: number | null;
   readonly parameterization: Parameterization;
@@ -296,46 +398,48 @@ export interface ConvTransposeHyper {
 }
 
 /**
- * Transposed 2-D convolution, as stax.ConvTranspose (jax.lax.conv_transpose with an HWIO kernel,
+ * Transposed convolution, as stax.ConvTranspose (jax.lax.conv_transpose with an HWIO kernel,
  * not flipped): the input dilated by `strides` (zeros between pixels), padded as
  * lax.conv_transpose pads for 'SAME' / 'VALID', then convolved at stride 1. Output size per axis:
- * in * stride ('SAME') or in * stride + max(k - stride, 0) ('VALID'). Weights and
- * parameterizations as Conv, with fan-in C kh kw.
+ * in * stride ('SAME') or in * stride + max(k - stride, 0) ('VALID'). Weights, parameterizations,
+ * 1-D filters [k] on [N, L, C] and dimensionNumbers as Conv, with fan-in C kh kw.
  * @example ConvTranspose(8, [3, 3], { strides: 2, padding: 'SAME' }).init(tg.key(0), [-1, 4, 4, 3]).outputShape // [-1, 8, 8, 8]
  */
-export function ConvTranspose(outChannels: number, filterShape: readonly [number, number], opts: ConvTransposeOptions = {}): KernelLayer<ConvTransposeHyper, Tensor> {
-  const { name, filter, padding } = convArguments('ConvTranspose', outChannels, filterShape, opts.padding);
+export function ConvTranspose(outChannels: number, filterShape: readonly number[], opts: ConvTransposeOptions = {}): KernelLayer<ConvTransposeHyper, Tensor> {
+  const { name, filter, padding, spatialRank, layout, io } = convArguments('ConvTranspose', outChannels, filterShape, opts.padding, opts.dimensionNumbers);
   const hyper: ConvTransposeHyper = Object.freeze({
     outChannels,
     filterShape: filter,
-    strides: pairOf(name, 'strides', opts.strides),
+    strides: axisValues(name, 'strides', opts.strides, spatialRank),
     padding,
-    ...resolveWeightOptions(name, opts, ['strides', 'padding']),
+    dimensionNumbers: Object.freeze([layout.lhs, layout.rhs, layout.out] as const),
+    ...resolveWeightOptions(name, opts, ['strides', 'padding', 'dimensionNumbers']),
   });
-  const pads = [0, 1].map((i) => transposePadding(filter[i], hyper.strides[i], padding)) as [[number, number], [number, number]];
-  const outLength = (size: number, i: number) => (size - 1) * hyper.strides[i] + 1 + pads[i][0] + pads[i][1] - filter[i] + 1;
-  const layout = '[N, H, W, C] (NHWC)';
+  const [f, strides] = [filter, hyper.strides].map(asImageWindow);
+  const pads = [0, 1].map((i) => transposePadding(f[i], strides[i], padding)) as [[number, number], [number, number]];
+  const outLength = (size: number, i: number) => (size - 1) * strides[i] + 1 + pads[i][0] + pads[i][1] - f[i] + 1;
+  const fanInPerChannel = f[0] * f[1];
+  const width = outChannels * hyper.s[1];
   const layer: Layer<ConvTransposeHyper, Tensor> = {
     name: 'ConvTranspose',
     hyper,
+    inputAxes: layout.input,
     init(key: Key, inputShape: ShapeTree, dtype: DType = 'float32'): InitResult {
-      const s = checkInputShape(name, inputShape, 4, layout);
-      const cin = s[3];
-      const width = outChannels * hyper.s[1];
-      const params = drawWeights(key, [filter[0], filter[1], cin, width], [width], (cin * filter[0] * filter[1]) / hyper.s[0], hyper, checkDType(name, dtype));
-      return { params, outputShape: [s[0], outLength(s[1], 0), outLength(s[2], 1), width] };
+      if (Array.isArray(inputShape) && isSingleShape(inputShape)) io.checkShape(inputShape);
+      const img = io.imageShape(checkInputShape(name, inputShape, io.rank, io.inputLayout, layout.input.batch));
+      const cin = img[3];
+      const params = drawWeights(key, layout.weightShape(filter, cin, width), [width], (cin * fanInPerChannel) / hyper.s[0], hyper, checkDType(name, dtype));
+      return { params, outputShape: io.outputShape([img[0], outLength(img[1], 0), outLength(img[2], 1), width]) };
     },
     apply(params: Params, xIn: Activation): Tensor {
-      const x = checkInputTensor(name, xIn, 4, layout);
-      const W = paramLeaf(name, params, 'W');
-      const expected = [filter[0], filter[1], x.shape[3], outChannels * hyper.s[1]];
-      if (W.rank !== 4 || W.shape.some((d, i) => d !== expected[i])) {
-        throw new Error(`${name}: input [${x.shape.join(',')}] does not match kernel [${W.shape.join(',')}] (expected [${expected.join(',')}])`);
-      }
+      if (xIn instanceof tg.Tensor) io.checkShape(xIn.shape);
+      const x = checkInputTensor(name, xIn, io.rank, io.inputLayout);
+      const cin = io.imageShape(x.shape)[3];
+      checkWeightShape(name, x, paramLeaf(name, params, 'W'), layout.weightShape(filter, cin, width));
       return tg.tidy(() => {
-        const e = effective(name, params, x.shape[3] * filter[0] * filter[1], hyper);
-        const h = tg.conv2d(x, e.W, { inputDilation: hyper.strides, padding: pads });
-        return e.b === null ? h : tg.add(h, e.b);
+        const e = effective(name, params, cin * fanInPerChannel, hyper);
+        const h = tg.conv2d(io.toImage(x), io.filter(e.W), { inputDilation: strides, padding: pads });
+        return io.fromImage(e.b === null ? h : tg.add(h, e.b));
       });
     },
   };

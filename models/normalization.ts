@@ -8,13 +8,16 @@ import { checkDims, checkInputTensor, formatShapeTree, isSingleShape, type Activ
 import { withKernel, type KernelLayer } from './kernels/kernel-fn.ts';
 import { dropoutRule, layerNormRule, resolveNormAxes } from './kernels/normalization.ts';
 import { identityRule } from './kernels/rules.ts';
+import { axesOption, type AxisOptions } from './layout.ts';
 
-/** One input shape of rank 2 ([N, features]) or 4 (NHWC); names the layer otherwise. */
-function checkDenseOrImage(name: string, inputShape: ShapeTree): readonly number[] {
-  if (!Array.isArray(inputShape) || !isSingleShape(inputShape) || (inputShape.length !== 2 && inputShape.length !== 4)) {
-    throw new Error(`${name}: expected one input shape [N, features] or [N, H, W, C], got ${Array.isArray(inputShape) ? formatShapeTree(inputShape) : String(inputShape)}`);
+const LAYOUTS = '[N, features], [N, L, C] or [N, H, W, C]';
+
+/** One input shape of rank 2 ([N, features]), 3 ([N, L, C]) or 4 (NHWC); names the layer otherwise. */
+function checkDenseOrImage(name: string, inputShape: ShapeTree, batchAxis: number): readonly number[] {
+  if (!Array.isArray(inputShape) || !isSingleShape(inputShape) || inputShape.length < 2 || inputShape.length > 4) {
+    throw new Error(`${name}: expected one input shape ${LAYOUTS}, got ${Array.isArray(inputShape) ? formatShapeTree(inputShape) : String(inputShape)}`);
   }
-  checkDims(name, inputShape);
+  checkDims(name, inputShape, batchAxis);
   return inputShape;
 }
 
@@ -23,16 +26,28 @@ export interface LayerNormHyper {
   readonly eps: number;
 }
 
+/** LayerNorm's options: stax's axis, eps, batch_axis and channel_axis. */
+export interface LayerNormOptions extends AxisOptions {
+  /** The normalized axes (default -1); must include the channel axis. */
+  axis?: number | readonly number[];
+  /** Added to the variance (default 1e-12). */
+  eps?: number;
+}
+
 /**
  * (x - mean) / sqrt(var + eps) over `axis` (default -1, the channel axis; for images add spatial
- * axes, e.g. [1, 2, 3]), as stax.LayerNorm, without learned scale or shift (as stax). The kernel
- * rule needs a Gaussian input (a Dense / Conv right before) and the channel axis among the axes.
+ * axes, e.g. [1, 2, 3], for 1-D activations [N, L, C] [1, 2]), as stax.LayerNorm, without learned
+ * scale or shift (as stax). The kernel rule needs a Gaussian input (a Dense / Conv right before)
+ * and the channel axis among the axes; with channels first (stax's channel_axis, e.g.
+ * { channelAxis: 1, axis: [1, 2, 3] } on NCHW) the same rule applies.
  * @example serial(Dense(512), LayerNorm(), Relu(), Dense(1))
  */
-export function LayerNorm(opts: { axis?: number | readonly number[]; eps?: number } = {}): KernelLayer<LayerNormHyper, Tensor> {
+export function LayerNorm(opts: LayerNormOptions = {}): KernelLayer<LayerNormHyper, Tensor> {
   const name = 'LayerNorm';
   if (opts === null || typeof opts !== 'object') throw new Error(`${name}: options must be an object, got ${String(opts)}`);
-  for (const key of Object.keys(opts)) if (key !== 'axis' && key !== 'eps') throw new Error(`${name}: unknown option '${key}'`);
+  const known = ['axis', 'eps', 'batchAxis', 'channelAxis'];
+  for (const key of Object.keys(opts)) if (!known.includes(key)) throw new Error(`${name}: unknown option '${key}'`);
+  const layout = axesOption(name, opts);
   const axis = Object.freeze(opts.axis === undefined ? [-1] : typeof opts.axis === 'number' ? [opts.axis] : [...opts.axis]);
   const eps = opts.eps ?? 1e-12;
   if (!(Number.isFinite(eps) && eps >= 0)) throw new Error(`${name}: eps must be a finite number >= 0, got ${eps}`);
@@ -40,23 +55,24 @@ export function LayerNorm(opts: { axis?: number | readonly number[]; eps?: numbe
   return withKernel({
     name,
     hyper: Object.freeze({ axis, eps }),
+    inputAxes: layout,
     init(_key: Key, inputShape: ShapeTree, _dtype?: DType): InitResult {
-      const s = checkDenseOrImage(name, inputShape);
-      resolveNormAxes(name, axis, s.length);
+      const s = checkDenseOrImage(name, inputShape, layout.batch);
+      resolveNormAxes(name, axis, s.length, layout);
       return { params: null, outputShape: [...s] };
     },
     apply(_params: Params, xIn: Activation): Tensor {
-      if (!(xIn instanceof tg.Tensor)) checkInputTensor(name, xIn, 2, '[N, features] or [N, H, W, C]');
+      if (!(xIn instanceof tg.Tensor)) checkInputTensor(name, xIn, 2, LAYOUTS);
       const x = xIn as Tensor;
-      if (x.rank !== 2 && x.rank !== 4) throw new Error(`${name}: expected input [N, features] or [N, H, W, C], got [${x.shape.join(',')}]`);
-      const axes = resolveNormAxes(name, axis, x.rank);
+      if (x.rank < 2 || x.rank > 4) throw new Error(`${name}: expected input ${LAYOUTS}, got [${x.shape.join(',')}]`);
+      const axes = resolveNormAxes(name, axis, x.rank, layout);
       return tg.tidy(() => {
         const centered = tg.sub(x, tg.mean(x, axes, true));
         const variance = tg.mean(tg.mul(centered, centered), axes, true);
         return tg.div(centered, tg.sqrt(tg.add(variance, eps)));
       });
     },
-  }, layerNormRule(name, axis, eps));
+  }, layerNormRule(name, axis, eps, layout));
 }
 
 export interface DropoutHyper {
@@ -88,7 +104,8 @@ export function Dropout(rate: number, opts: { mode?: 'train' | 'test' } = {}): K
       if (!Array.isArray(inputShape) || !isSingleShape(inputShape) || inputShape.length < 1) {
         throw new Error(`${name}: expected one input shape [N, ...], got ${Array.isArray(inputShape) ? formatShapeTree(inputShape) : String(inputShape)}`);
       }
-      checkDims(name, inputShape);
+      // Elementwise: the batch axis may sit anywhere (stax's batch_axis of the layers around it).
+      checkDims(name, inputShape, 'any');
       return { params: null, outputShape: [...inputShape] };
     },
     apply(_params: Params, xIn: Activation, applyOpts?: ApplyOptions): Tensor {

@@ -13,6 +13,7 @@
 import * as tg from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
 import type { AnyLayer, Layer, Activation } from '../layer.ts';
+import { CHANNELS_LAST, toChannelsLast, type InputAxes } from '../layout.ts';
 import { checkQuadratureRule } from './gaussian.ts';
 import { ruleOf } from './rules.ts';
 import {
@@ -69,7 +70,7 @@ export interface Kernel {
  * stax's kernel_fn: `kernelFn(x1, x2 = null, get = null, opts?)`. `get` 'nngp' or 'ntk' returns
  * that kernel tensor; a list returns an object with those kernels; null returns the whole
  * {@link Kernel}. Kernels of dense outputs are [N1, N2]; of image outputs [N1, N2, H1, H2, W1, W2]
- * (or [N1, N2, H, W] with diagonalSpatial).
+ * (or [N1, N2, H, W] with diagonalSpatial); of 1-D outputs [N1, N2, L1, L2] (or [N1, N2, L]).
  */
 export interface KernelFn {
   (x1: KernelInput, x2?: KernelInput | null, get?: null, opts?: KernelFnOptions): Kernel;
@@ -78,9 +79,12 @@ export interface KernelFn {
   (x1: KernelInput, x2?: KernelInput | null, get?: KernelGet | readonly KernelGet[] | null, opts?: KernelFnOptions): Tensor | { nngp?: Tensor; ntk?: Tensor } | Kernel;
 }
 
-/** Kernel tensors in stax's axis order: a 'full' image kernel [N1, N2, H, W, H, W] becomes [N1, N2, H, H, W, W]. */
+/**
+ * Kernel tensors in stax's axis order: a 'full' image kernel [N1, N2, H, W, H, W] becomes
+ * [N1, N2, H, H, W, W]; 1-D kernels [N1, N2, L, L] already are.
+ */
 function staxOrder(t: Tensor, layout: SpatialLayout, batchAxes: 1 | 2): Tensor {
-  if (layout !== 'full') return t;
+  if (layout !== 'full' || t.rank - batchAxes !== 4) return t;
   return batchAxes === 2 ? tg.transpose(t, [0, 1, 2, 4, 3, 5]) : tg.transpose(t, [0, 1, 3, 2, 4]);
 }
 
@@ -156,7 +160,29 @@ function assertFinite(what: string, data: ArrayLike<number>): void {
   }
 }
 
-/** Whether any layer in the tree pools positions (then image kernels need every position pair). */
+/**
+ * The axes a network reads its input with: those of the first layer that declares them (serial:
+ * its children in order; parallel: every branch that declares must agree), null when none does.
+ */
+export function inputAxesOf(layer: { name: string; hyper?: unknown; inputAxes?: InputAxes }): InputAxes | null {
+  if (layer.inputAxes) return layer.inputAxes;
+  const h = layer.hyper as { layers?: unknown } | undefined;
+  if (!h || !Array.isArray(h.layers)) return null;
+  const children = h.layers as { name: string; hyper?: unknown; inputAxes?: InputAxes }[];
+  if (layer.name !== 'parallel') {
+    for (const child of children) {
+      const axes = inputAxesOf(child);
+      if (axes) return axes;
+    }
+    return null;
+  }
+  const declared = children.map(inputAxesOf).filter((a): a is InputAxes => a !== null);
+  if (declared.some((a) => a.batch !== declared[0].batch || a.channel !== declared[0].channel)) {
+    throw new Error(`kernel: the branches of parallel read their inputs with different batch / channel axes (${declared.map((a) => `${a.batch}/${a.channel}`).join(', ')})`);
+  }
+  return declared[0] ?? null;
+}
+
 /** Layers that mix positions, so that the kernel needs every position pair ('full'). */
 const POOLING = new Set(['AvgPool', 'GlobalAvgPool', 'SumPool', 'GlobalSumPool']);
 
@@ -171,7 +197,7 @@ function hasPooling(layer: { name: string; hyper?: unknown }): boolean {
  * The input kernel of the samples x1 against x2 (the same tensor when the block pairs x1 with
  * itself): second moments over the channel axis, per position pair ('full') or position.
  */
-function inputState(x1: Tensor, x2: Tensor, layout: SpatialLayout, withNtk: boolean, sameBlock: boolean): KernelState {
+function inputState(x1: Tensor, x2: Tensor, layout: SpatialLayout, spatialRank: 0 | 1 | 2, withNtk: boolean, sameBlock: boolean): KernelState {
   const n1 = x1.shape[0];
   const n2 = x2.shape[0];
   const C = x1.shape[x1.rank - 1];
@@ -200,7 +226,7 @@ function inputState(x1: Tensor, x2: Tensor, layout: SpatialLayout, withNtk: bool
   const cov1 = tg.div(self(x1), C);
   const cov2 = sameBlock ? cov1 : tg.div(self(x2), C);
   return {
-    n1, n2, layout, spatial, nngp,
+    n1, n2, layout, spatial, spatialRank, nngp,
     ntk: withNtk ? tg.zerosLike(nngp) : null,
     cov1, cov2, symmetric: sameBlock, channels: C, isGaussian: false, sources: [0],
   };
@@ -220,7 +246,7 @@ export function kernelMatrix(t: Tensor): KernelMatrix {
 
 /**
  * The infinite-width NNGP and NTK kernels of `layer` between the batches x1 and x2 (x2 defaults to
- * x1). Inputs are [N, features] or NHWC images [N, H, W, C], tensors (computed on their backend in
+ * x1). Inputs are [N, features], 1-D [N, L, C] or NHWC images [N, H, W, C], tensors (computed on their backend in
  * their dtype, differentiable) or host arrays (float64 on the CPU); the output kernel is per
  * output channel (the same for every channel).
  * @example
@@ -243,14 +269,28 @@ export function computeKernel(layer: AnyLayer, x1In: KernelInput, x2In?: KernelI
     throw new Error(`kernel: ${(e as Error).message}`);
   }
 
-  const x1 = readInput('x1', x1In);
+  const x1Read = readInput('x1', x1In);
   const symmetric = x2In === undefined;
-  const x2 = symmetric ? x1 : readInput('x2', x2In);
-  if (x1.rank !== 2 && x1.rank !== 4) {
-    throw new Error(`kernel: inputs must be [N, features] or NHWC images [N, H, W, C], got x1 of shape [${x1.shape.join(',')}]`);
+  const x2Read = symmetric ? x1Read : readInput('x2', x2In);
+  if (x1Read.rank < 2 || x1Read.rank > 4) {
+    throw new Error(`kernel: inputs must be [N, features], 1-D [N, L, C] or NHWC images [N, H, W, C], got x1 of shape [${x1Read.shape.join(',')}]`);
   }
-  if (x2.rank !== x1.rank || x2.shape.slice(1).some((d, i) => d !== x1.shape[i + 1])) {
-    throw new Error(`kernel: x1 [${x1.shape.join(',')}] and x2 [${x2.shape.join(',')}] must share every axis but the batch axis`);
+  // The kernels below read inputs batch first, channels last; a network whose first layer reads
+  // another layout (stax's batch_axis / channel_axis, Conv's dimension_numbers) gets its inputs
+  // moved there (models/layout.ts).
+  const axes = inputAxesOf(layer) ?? CHANNELS_LAST;
+  if (x2Read.rank !== x1Read.rank) throw new Error(`kernel: x1 [${x1Read.shape.join(',')}] and x2 [${x2Read.shape.join(',')}] must share every axis but the batch axis (their ranks differ)`);
+  const moved = (what: string, x: Tensor) => {
+    try {
+      return toChannelsLast('kernel', x, axes);
+    } catch (e) {
+      throw new Error(`kernel: the first layer of ${layer.name} reads batch axis ${axes.batch} and channel axis ${axes.channel}, which ${what} [${x.shape.join(',')}] does not have (${(e as Error).message})`, { cause: e });
+    }
+  };
+  const x1 = moved('x1', x1Read);
+  const x2 = symmetric ? x1 : moved('x2', x2Read);
+  if (x2.shape.slice(1).some((d, i) => d !== x1.shape[i + 1])) {
+    throw new Error(`kernel: x1 [${x1Read.shape.join(',')}] and x2 [${x2Read.shape.join(',')}] must share every axis but the batch axis`);
   }
   if (x2.dtype !== x1.dtype || x2.backend !== x1.backend) {
     throw new Error(`kernel: x1 (${x1.dtype} on ${x1.backend.name}) and x2 (${x2.dtype} on ${x2.backend.name}) must share dtype and backend`);
@@ -258,17 +298,21 @@ export function computeKernel(layer: AnyLayer, x1In: KernelInput, x2In?: KernelI
   const spatialOpt = opts.spatial ?? 'auto';
   if (!['auto', 'full', 'diagonal'].includes(spatialOpt)) throw new Error(`kernel: spatial must be 'auto', 'full' or 'diagonal', got '${String(spatialOpt)}'`);
   const layout: SpatialLayout = x1.rank === 2 ? 'none' : spatialOpt === 'auto' ? (hasPooling(layer) ? 'full' : 'diagonal') : spatialOpt;
+  const spatialRank = (x1.rank - 2) as 0 | 1 | 2;
+  // 1-D inputs [N, L, C] run as images [N, 1, L, C] (state.ts); the results drop the height axes.
+  const asImage = (x: Tensor) => (spatialRank === 1 ? tg.reshape(x, [x.shape[0], 1, x.shape[1], x.shape[2]]) : x);
 
   const N1 = x1.shape[0];
   const N2 = x2.shape[0];
-  const inP = entriesPerPair(layout, x1.rank === 4 ? [x1.shape[1], x1.shape[2]] : []);
+  const inP = entriesPerPair(layout, x1.shape.slice(1, -1));
   const block = opts.blockSize ?? Math.max(1, Math.min(512, Math.floor(Math.sqrt(4e6 / inP))));
   if (!Number.isInteger(block) || block < 1) throw new Error(`kernel: blockSize must be a positive integer, got ${block}`);
 
   let source = 0;
   const ctx: KernelContext = { ntk: get !== 'nngp', quadrature, nextSource: () => ++source };
-  return tg.tidy(() => {
+  const result = tg.tidy(() => {
     let outLayout: SpatialLayout = layout;
+    let outSpatialRank = spatialRank;
     // blocks[a][b]: the kernels of x1 block a against x2 block b (symmetric: b >= a only).
     const blocks: { nngp: Tensor; ntk: Tensor | null }[][] = [];
     // Output self-covariances (the batch diagonal): one per x1 row block, one per x2 column block.
@@ -282,8 +326,8 @@ export function computeKernel(layer: AnyLayer, x1In: KernelInput, x2In?: KernelI
         const b1 = Math.min(N2, b0 + block);
         source = 0;
         const sameBlock = symmetric && a0 === b0;
-        const u = rowsOf(x1, a0, a1);
-        const state = inputState(u, sameBlock ? u : rowsOf(x2, b0, b1), layout, ctx.ntk, sameBlock);
+        const u = asImage(rowsOf(x1, a0, a1));
+        const state = inputState(u, sameBlock ? u : asImage(rowsOf(x2, b0, b1)), layout, spatialRank, ctx.ntk, sameBlock);
         let out;
         try {
           out = rule(state, ctx);
@@ -293,6 +337,7 @@ export function computeKernel(layer: AnyLayer, x1In: KernelInput, x2In?: KernelI
         if (Array.isArray(out)) throw new Error(`kernel: ${layer.name} returns a list of ${out.length} outputs; kernel() needs a model with one output (end it with fanInSum / fanInConcat)`);
         const res = out as KernelState;
         outLayout = res.layout;
+        outSpatialRank = res.spatialRank;
         row.push({ nngp: res.nngp, ntk: res.ntk });
         if (b0 === (symmetric ? a0 : 0)) cov1Blocks.push(res.cov1);
         if (a0 === 0 && !symmetric) cov2Blocks.push(res.cov2);
@@ -313,9 +358,15 @@ export function computeKernel(layer: AnyLayer, x1In: KernelInput, x2In?: KernelI
       });
       return tg.concat(rows, 0);
     };
-    const nngp = assemble((b) => b.nngp);
-    const ntk = ctx.ntk ? assemble((b) => b.ntk!) : null;
-    const cov1 = tg.concat(cov1Blocks, 0);
-    return { nngp, ntk, layout: outLayout, cov1, cov2: symmetric ? cov1 : tg.concat(cov2Blocks, 0) };
+    // 1-D outputs: drop the height axis (of size 1) of each position, [.., 1, L, 1, L] -> [.., L, L].
+    const asUser = (t: Tensor, lead: number) => (outSpatialRank !== 1 || outLayout === 'none' ? t : tg.reshape(t, [...t.shape.slice(0, lead), ...t.shape.slice(lead).filter((_, i) => i % 2 === 1)]));
+    const nngp = asUser(assemble((b) => b.nngp), 2);
+    const ntk = ctx.ntk ? asUser(assemble((b) => b.ntk!), 2) : null;
+    const cov1 = asUser(tg.concat(cov1Blocks, 0), 1);
+    return { nngp, ntk, layout: outLayout, cov1, cov2: symmetric ? cov1 : asUser(tg.concat(cov2Blocks, 0), 1) };
   });
+  // The inputs moved to channels-last were made here, outside the tidy: free them.
+  if (x1 !== x1Read) x1.dispose();
+  if (x2 !== x2Read && x2 !== x1) x2.dispose();
+  return result;
 }

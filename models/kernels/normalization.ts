@@ -18,35 +18,45 @@ import * as tg from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
 import { positionDiagonal } from './rules.ts';
 import { singleState, type KernelRule, type KernelState } from './state.ts';
+import { channelsLastPermutation, CHANNELS_LAST, type InputAxes } from '../layout.ts';
 
 /**
- * The normalized axes of a LayerNorm for activations of `rank`, resolved (negative axes counted
- * from the end), sorted and checked: the channel axis (last) must be among them, as stax requires
- * for a kernel to exist, and the batch axis 0 must not.
+ * The normalized axes of a LayerNorm for activations of `rank` whose batch and channel axes are
+ * `layout` (default batch first, channels last), resolved (negative axes counted from the end),
+ * sorted and checked: the channel axis must be among them, as stax requires for a kernel to
+ * exist, and the batch axis must not.
  * @example resolveNormAxes('LayerNorm', [-1, 1], 4) // [1, 3]
  */
-export function resolveNormAxes(name: string, axes: readonly number[], rank: number): number[] {
+export function resolveNormAxes(name: string, axes: readonly number[], rank: number, layout: InputAxes = CHANNELS_LAST): number[] {
+  const resolve = (a: number) => (a < 0 ? a + rank : a);
+  const [batch, channel] = [resolve(layout.batch), resolve(layout.channel)];
   const out = axes.map((a) => {
-    const r = a < 0 ? a + rank : a;
+    const r = resolve(a);
     if (!Number.isInteger(a) || r < 0 || r >= rank) throw new Error(`${name}: axis ${a} is out of range for rank-${rank} activations`);
-    if (r === 0) throw new Error(`${name}: cannot normalize over the batch axis 0`);
+    if (r === batch) throw new Error(`${name}: cannot normalize over the batch axis ${layout.batch}`);
     return r;
   });
   if (new Set(out).size !== out.length) throw new Error(`${name}: repeated axis in [${axes.join(', ')}]`);
-  if (!out.includes(rank - 1)) throw new Error(`${name}: the axes [${axes.join(', ')}] must include the channel axis (-1): only then does an infinite-width kernel exist (as in stax)`);
+  if (!out.includes(channel)) throw new Error(`${name}: the axes [${axes.join(', ')}] must include the channel axis (${layout.channel}): only then does an infinite-width kernel exist (as in stax)`);
   return out.sort((x, y) => x - y);
 }
 
 /**
- * LayerNorm over `axes` (as given to the layer; resolved per activation rank), with eps added to
- * the variance.
+ * LayerNorm over `axes` (as given to the layer, of activations whose batch and channel axes are
+ * `layout`; resolved per activation rank), with eps added to the variance.
  * @example layerNormRule('LayerNorm', [-1], 1e-12)
  */
-export function layerNormRule(name: string, axes: readonly number[], eps: number): KernelRule {
+export function layerNormRule(name: string, axes: readonly number[], eps: number, layout: InputAxes = CHANNELS_LAST): KernelRule {
   return (kt) => {
     const k = singleState(name, kt);
-    // Positions of the normalized spatial axes among [H, W] (the channel axis is always normalized).
-    const spatialAxes = resolveNormAxes(name, axes, k.layout === 'none' ? 2 : 4).filter((a) => a !== (k.layout === 'none' ? 1 : 3)).map((a) => a - 1);
+    // Positions of the normalized spatial axes among the state's [H, W] (the channel axis is always
+    // normalized): each axis at its channels-last place [N, ...spatial, C]; the length axis of 1-D
+    // activations [N, L, C] is the W of their [1, L] positions.
+    const rank = k.spatialRank + 2;
+    const perm = channelsLastPermutation(name, layout, rank);
+    const channelsLastAxis = (a: number) => (perm === null ? a : perm.indexOf(a));
+    const heightOffset = k.spatialRank === 1 ? 1 : 0;
+    const spatialAxes = resolveNormAxes(name, axes, rank, layout).map(channelsLastAxis).filter((a) => a !== rank - 1).map((a) => a - 1 + heightOffset);
     if (!k.isGaussian) {
       throw new Error(`${name}: its infinite-width rule needs a Gaussian input (as stax's): put a Dense or Conv layer right before it`);
     }

@@ -27,6 +27,9 @@
  * fanInSum adds kernels (independent zero-mean branches), fanInConcat along channels averages
  * them weighted by channel counts.
  *
+ * 1-D layers ([k] windows on [N, L, C]) run these rules on the height-1 images of state.ts with
+ * [1, k] windows (asImageWindow); requireSpatialRank refuses a window of the wrong rank.
+ *
  * Everything is engine ops on the tensors of state.ts, so the rules run on every backend and are
  * differentiable: affine steps are a scale and a shift, the offset sums of Conv and AvgPool are
  * the one conv primitive applied to the covariance seen as an image over a pair of spatial axes
@@ -38,10 +41,13 @@ import * as tg from '../../engine/index.ts';
 import type { Tensor } from '../../engine/index.ts';
 import type { KernelMap } from './closed-forms.ts';
 import {
+  asImageWindow,
+  describeActivations,
   mapKernels,
   mirrorPairs,
   requireDense,
   requireImage,
+  requireSpatialRank,
   singleState,
   stateList,
   type KernelContext,
@@ -117,12 +123,13 @@ export function denseRule(name: string, hyper: AffineHyper & { readonly out: num
   };
 }
 
+/** Window values per spatial axis: [k] for 1-D layers, [kh, kw] for 2-D ones. */
 export interface ConvKernelHyper extends AffineHyper {
   readonly outChannels: number;
-  readonly filterShape: readonly [number, number];
-  readonly strides: readonly [number, number];
+  readonly filterShape: readonly number[];
+  readonly strides: readonly number[];
   readonly padding: 'SAME' | 'VALID';
-  readonly dilation: readonly [number, number];
+  readonly dilation: readonly number[];
 }
 
 /** One spatial axis of a window sliding over an input: output size and zero padding. */
@@ -220,21 +227,23 @@ function windowSum(a: Tensor, lead: number, layout: SpatialLayout, gh: AxisWindo
 export function convRule(name: string, hyper: ConvKernelHyper): KernelRule {
   return (kt, ctx) => {
     const k = singleState(name, kt);
-    requireImage(name, k);
-    const gh = axisWindow(k.spatial[0], hyper.filterShape[0], hyper.strides[0], hyper.dilation[0], hyper.padding);
-    const gw = axisWindow(k.spatial[1], hyper.filterShape[1], hyper.strides[1], hyper.dilation[1], hyper.padding);
-    if (gh.out < 1 || gw.out < 1) throw new Error(`${name}: the filter does not fit the ${k.spatial.join('x')} input with ${hyper.padding} padding`);
-    const F = hyper.filterShape[0] * hyper.filterShape[1];
+    requireSpatialRank(name, k, hyper.filterShape.length);
+    const [filter, strides, dilation] = [hyper.filterShape, hyper.strides, hyper.dilation].map(asImageWindow);
+    const gh = axisWindow(k.spatial[0], filter[0], strides[0], dilation[0], hyper.padding);
+    const gw = axisWindow(k.spatial[1], filter[1], strides[1], dilation[1], hyper.padding);
+    if (gh.out < 1 || gw.out < 1) throw new Error(`${name}: the filter does not fit the ${describeActivations(k)} with ${hyper.padding} padding`);
+    const F = filter[0] * filter[1];
     const unscaled = (a: Tensor, lead: number) => tg.mul(windowSum(a, lead, k.layout, gh, gw, 'identity'), 1 / F);
     const [sIn, sOut] = hyper.s ?? [1, 1];
     return affine(k, ctx, hyper, (k.channels * F) / sIn, hyper.outChannels * sOut, [gh.out, gw.out], unscaled);
   };
 }
 
+/** Window values per spatial axis: [k] for 1-D layers, [kh, kw] for 2-D ones. */
 export interface ConvTransposeKernelHyper extends AffineHyper {
   readonly outChannels: number;
-  readonly filterShape: readonly [number, number];
-  readonly strides: readonly [number, number];
+  readonly filterShape: readonly number[];
+  readonly strides: readonly number[];
   readonly padding: 'SAME' | 'VALID';
 }
 
@@ -248,10 +257,11 @@ export interface ConvTransposeKernelHyper extends AffineHyper {
 export function convTransposeRule(name: string, hyper: ConvTransposeKernelHyper): KernelRule {
   return (kt, ctx) => {
     const k = singleState(name, kt);
-    requireImage(name, k);
-    const gh = transposeAxisWindow(k.spatial[0], hyper.filterShape[0], hyper.strides[0], hyper.padding);
-    const gw = transposeAxisWindow(k.spatial[1], hyper.filterShape[1], hyper.strides[1], hyper.padding);
-    const F = hyper.filterShape[0] * hyper.filterShape[1];
+    requireSpatialRank(name, k, hyper.filterShape.length);
+    const [filter, strides] = [hyper.filterShape, hyper.strides].map(asImageWindow);
+    const gh = transposeAxisWindow(k.spatial[0], filter[0], strides[0], hyper.padding);
+    const gw = transposeAxisWindow(k.spatial[1], filter[1], strides[1], hyper.padding);
+    const F = filter[0] * filter[1];
     const unscaled = (a: Tensor, lead: number) => tg.mul(windowSum(a, lead, k.layout, gh, gw, 'identity'), 1 / F);
     const [sIn, sOut] = hyper.s ?? [1, 1];
     return affine(k, ctx, hyper, (k.channels * F) / sIn, hyper.outChannels * sOut, [gh.out, gw.out], unscaled);
@@ -348,6 +358,13 @@ export function identityRule(): KernelRule {
   return (k) => k;
 }
 
+/** A pooling window per spatial axis: [k] for 1-D layers, [kh, kw] for 2-D ones. */
+export interface PoolKernelHyper {
+  readonly window: readonly number[];
+  readonly strides: readonly number[];
+  readonly padding: 'SAME' | 'VALID';
+}
+
 /**
  * AvgPool (zero padding counted, as the layer): each side averaged over its window independently.
  * Needs the full position-pair kernel.
@@ -355,7 +372,7 @@ export function identityRule(): KernelRule {
  */
 export function avgPoolRule(
   name: string,
-  hyper: { readonly window: readonly [number, number]; readonly strides: readonly [number, number]; readonly padding: 'SAME' | 'VALID' },
+  hyper: PoolKernelHyper,
 ): KernelRule {
   return windowPoolRule(name, hyper, true, "{ spatial: 'full' } (or 'auto')");
 }
@@ -367,25 +384,26 @@ export function avgPoolRule(
  */
 export function sumPoolRule(
   name: string,
-  hyper: { readonly window: readonly [number, number]; readonly strides: readonly [number, number]; readonly padding: 'SAME' | 'VALID' },
+  hyper: PoolKernelHyper,
 ): KernelRule {
   return windowPoolRule(name, hyper, false, "{ spatial: 'full' }");
 }
 
 function windowPoolRule(
   name: string,
-  hyper: { readonly window: readonly [number, number]; readonly strides: readonly [number, number]; readonly padding: 'SAME' | 'VALID' },
+  hyper: PoolKernelHyper,
   average: boolean,
   howToGetFull: string,
 ): KernelRule {
   return (kt) => {
     const k = singleState(name, kt);
-    requireImage(name, k);
+    requireSpatialRank(name, k, hyper.window.length);
     if (k.layout !== 'full') throw new Error(`${name}: needs the full position-pair kernel; compute it with ${howToGetFull}`);
-    const gh = axisWindow(k.spatial[0], hyper.window[0], hyper.strides[0], 1, hyper.padding);
-    const gw = axisWindow(k.spatial[1], hyper.window[1], hyper.strides[1], 1, hyper.padding);
-    if (gh.out < 1 || gw.out < 1) throw new Error(`${name}: the window does not fit the ${k.spatial.join('x')} input`);
-    const inv = average ? 1 / (hyper.window[0] * hyper.window[1]) : 1;
+    const [window, strides] = [hyper.window, hyper.strides].map(asImageWindow);
+    const gh = axisWindow(k.spatial[0], window[0], strides[0], 1, hyper.padding);
+    const gw = axisWindow(k.spatial[1], window[1], strides[1], 1, hyper.padding);
+    if (gh.out < 1 || gw.out < 1) throw new Error(`${name}: the window does not fit the ${describeActivations(k)}`);
+    const inv = average ? 1 / (window[0] * window[1]) : 1;
     const pool = (lead: number) => (a: Tensor) => {
       const summed = windowSum(a, lead, 'full', gh, gw, 'ones');
       return inv === 1 ? summed : tg.mul(summed, inv * inv);
@@ -408,7 +426,7 @@ export function globalAvgPoolRule(name: string): KernelRule {
     const k = singleState(name, kt);
     requireImage(name, k);
     if (k.layout !== 'full') throw new Error(`${name}: needs the full position-pair kernel; compute it with { spatial: 'full' } (or 'auto')`);
-    return { ...k, ...mapKernels(k, (a) => meanTrailing(a, 4)), layout: 'none', spatial: [] };
+    return { ...k, ...mapKernels(k, (a) => meanTrailing(a, 4)), layout: 'none', spatial: [], spatialRank: 0 };
   };
 }
 
@@ -422,7 +440,7 @@ export function globalSumPoolRule(name: string): KernelRule {
     requireImage(name, k);
     if (k.layout !== 'full') throw new Error(`${name}: needs the full position-pair kernel; compute it with { spatial: 'full' }`);
     const sum = (a: Tensor) => tg.sum(a, [a.rank - 4, a.rank - 3, a.rank - 2, a.rank - 1]);
-    return { ...k, ...mapKernels(k, sum), layout: 'none', spatial: [] };
+    return { ...k, ...mapKernels(k, sum), layout: 'none', spatial: [], spatialRank: 0 };
   };
 }
 
@@ -439,7 +457,7 @@ export function flattenRule(name: string): KernelRule {
     if (k.layout === 'none') return k;
     const S = k.spatial[0] * k.spatial[1];
     const diagMean = (lead: number) => (a: Tensor) => meanTrailing(k.layout === 'full' ? positionDiagonal(a, lead) : a, 2);
-    return { ...k, ...mapKernels(k, diagMean(2), diagMean(1)), layout: 'none', spatial: [], channels: k.channels * S, isGaussian: false };
+    return { ...k, ...mapKernels(k, diagMean(2), diagMean(1)), layout: 'none', spatial: [], spatialRank: 0, channels: k.channels * S, isGaussian: false };
   };
 }
 
@@ -451,7 +469,7 @@ export function fanOutRule(n: number): KernelRule {
 function sameLayout(name: string, ks: readonly KernelState[]): void {
   const a = ks[0];
   ks.forEach((b, i) => {
-    if (b.layout !== a.layout || b.spatial.join() !== a.spatial.join() || b.n1 !== a.n1 || b.n2 !== a.n2 || (b.ntk === null) !== (a.ntk === null)) {
+    if (b.layout !== a.layout || b.spatialRank !== a.spatialRank || b.spatial.join() !== a.spatial.join() || b.n1 !== a.n1 || b.n2 !== a.n2 || (b.ntk === null) !== (a.ntk === null)) {
       throw new Error(`${name}: input ${i} has kernel layout ${b.layout} [${b.spatial.join('x')}], input 0 has ${a.layout} [${a.spatial.join('x')}]`);
     }
   });
@@ -558,7 +576,7 @@ export function fanInConcatRule(name: string, axis: number): KernelRule {
   return (kt) => {
     const ks = stateList(name, kt).map((k, i) => singleState(`${name} (input ${i})`, k));
     sameLayout(name, ks);
-    const rank = ks[0].layout === 'none' ? 2 : 4;
+    const rank = ks[0].spatialRank + 2;
     const a = axis < 0 ? axis + rank : axis;
     if (a !== rank - 1) throw new Error(`${name}: only concatenation along the channel axis (-1) has an infinite-width kernel rule, got axis ${axis} of rank-${rank} activations`);
     if (ks.length === 1) return ks[0];

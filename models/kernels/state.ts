@@ -14,6 +14,15 @@
  *   'diagonal'  images, only the pairs p = q: [H, W]. Valid when nothing downstream mixes
  *               positions (no pooling): Conv, nonlinearities and Flatten only ever read the
  *               diagonal of the position-pair kernel, AvgPool and GlobalAvgPool need all of it.
+ * 1-D activations [N, L, C] are held as images of height 1, positions [1, L] (`spatialRank` 1),
+ * so that every rule (and the conv primitive they run on) serves both; a 1-D window is the
+ * [1, k] window (asImageWindow). The kernel function drops the height axes from the results.
+ *
+ * The state has no channel axis: it is the same whatever axis of the activation holds the
+ * channels (stax's channel_axis, Conv's dimension_numbers). Only the spatial axes' order matters,
+ * and the layers keep it (models/layout.ts `convLayout` refuses layouts that reorder them). So no
+ * rule reads the layout; the kernel function reads the network input's layout once (kernel-fn.ts,
+ * `inputAxesOf`).
  *
  * The input kernel is the second moment over the channel axis, x1 x2^T / C, and the NTK of the
  * input is 0. `channels` carries the finite width of the activations (read by the standard
@@ -34,8 +43,10 @@ export interface KernelState {
   readonly n1: number;
   readonly n2: number;
   readonly layout: SpatialLayout;
-  /** [] for dense activations, [H, W] for images. */
+  /** [] for dense activations, [H, W] for images, [1, L] for 1-D activations [N, L, C]. */
   readonly spatial: readonly number[];
+  /** Spatial axes of the activations: 0 ([N, C]), 1 ([N, L, C]) or 2 ([N, H, W, C]). */
+  readonly spatialRank: 0 | 1 | 2;
   readonly nngp: Tensor;
   /** null when only the NNGP kernel was asked for. */
   readonly ntk: Tensor | null;
@@ -94,7 +105,8 @@ export interface KernelOptions {
 /**
  * What `layer.kernel(x1, x2)` returns (stax's kernel_fn(x1, x2, ('nngp', 'ntk'))): tensors on the
  * inputs' backend. For dense outputs the shape is [N1, N2]; for image outputs [N1, N2, H, W, H, W]
- * (layout 'full', axes (x1 position, x2 position)) or [N1, N2, H, W] (layout 'diagonal'). Read
+ * (layout 'full', axes (x1 position, x2 position)) or [N1, N2, H, W] (layout 'diagonal'); for 1-D
+ * outputs [N1, N2, L, L] ('full') or [N1, N2, L] ('diagonal'), with no height axis. Read
  * them with `await t.data()` (any backend) or `kernelMatrix(t)` (a float64 host matrix, CPU).
  */
 export interface KernelResult {
@@ -105,7 +117,8 @@ export interface KernelResult {
   readonly layout: SpatialLayout;
   /**
    * The batch diagonal: the NNGP self-covariance of each x1 sample, [N1, ...pos] (positions as
-   * in `layout`: [N1] dense, [N1, H, W, H, W] full, [N1, H, W] diagonal); stax's `cov1`.
+   * in `layout`: [N1] dense, [N1, H, W, H, W] full, [N1, H, W] diagonal, [N1, L, L] / [N1, L]
+   * for 1-D outputs); stax's `cov1`.
    */
   readonly cov1?: Tensor;
   /** The same for x2 (the same tensor as cov1 when x2 was omitted); stax's `cov2`. */
@@ -164,14 +177,42 @@ export function mapKernels(
   return { nngp: cross(k.nngp), ntk: k.ntk === null ? null : cross(k.ntk), cov1, cov2 };
 }
 
-/** Throws unless the state holds an image kernel; names the layer. */
+/** The activations a state stands for, as the user sees them: [N, C], [N, L, C] or [N, H, W, C]. */
+export function describeActivations(k: KernelState): string {
+  if (k.spatialRank === 0) return `dense [N, ${k.channels}] activations`;
+  if (k.spatialRank === 1) return `1-D [N, ${k.spatial[1]}, ${k.channels}] activations`;
+  return `images [N, ${k.spatial.join(', ')}, ${k.channels}]`;
+}
+
+/** Throws unless the state holds spatial activations (1-D or images); names the layer. */
 export function requireImage(layer: string, k: KernelState): void {
-  if (k.layout === 'none') throw new Error(`${layer}: needs image activations [N, H, W, C], got dense [N, ${k.channels}] activations`);
+  if (k.layout === 'none') throw new Error(`${layer}: needs spatial activations [N, L, C] or [N, H, W, C], got ${describeActivations(k)}`);
+}
+
+/**
+ * Throws unless the state's activations have `rank` spatial axes, the rank of the layer's window
+ * (a [k] filter on [N, L, C], a [kh, kw] filter on [N, H, W, C]); names the layer and the shapes.
+ */
+export function requireSpatialRank(layer: string, k: KernelState, rank: number): void {
+  requireImage(layer, k);
+  if (k.spatialRank !== rank) {
+    const wants = rank === 1 ? 'a 1-D window [k] needs [N, L, C] activations' : 'a 2-D window [kh, kw] needs [N, H, W, C] activations';
+    throw new Error(`${layer}: ${wants}, got ${describeActivations(k)}`);
+  }
+}
+
+/**
+ * A window's per-axis values (filter, strides, dilation) on the image the state holds: 1-D
+ * windows [k] act on the height-1 image as [1, k]; 2-D ones pass through.
+ * @example asImageWindow([3]) // [1, 3]; asImageWindow([2, 3]) // [2, 3]
+ */
+export function asImageWindow(values: readonly number[]): readonly [number, number] {
+  return values.length === 1 ? [1, values[0]] : [values[0], values[1]];
 }
 
 /** Throws unless the state holds a dense kernel; names the layer. */
 export function requireDense(layer: string, k: KernelState): void {
   if (k.layout !== 'none') {
-    throw new Error(`${layer}: needs dense activations [N, features], got images [N, ${k.spatial.join(', ')}, ${k.channels}]; put Flatten or GlobalAvgPool before it`);
+    throw new Error(`${layer}: needs dense activations [N, features], got ${describeActivations(k)}; put Flatten or GlobalAvgPool before it`);
   }
 }

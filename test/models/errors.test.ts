@@ -32,7 +32,7 @@ describe('layer construction', () => {
     expect(() => Dense(3, { W_std: -1 })).toThrow('Dense(3): W_std must be a finite number >= 0, got -1');
     expect(() => Dense(3, { b_std: Number.NaN })).toThrow(/Dense\(3\): b_std must be null \(no bias\) or a finite number >= 0/);
     expect(() => Conv(3, [3, 0])).toThrow(/Conv\(3, \[3,0\]\): filterShape must be a positive integer, got 0/);
-    expect(() => Conv(3, 3 as unknown as [number, number])).toThrow(/filterShape must be a pair \[kh, kw\]/);
+    expect(() => Conv(3, 3 as unknown as [number, number])).toThrow(/filterShape must be \[k\] \(1-D, on \[N, L, C\]\) or a pair \[kh, kw\]/);
     expect(() => Conv(3, [3, 3], { padding: 'FULL' as 'SAME' })).toThrow(/Conv\(3, \[3,3\]\): padding must be 'SAME' or 'VALID'/);
     expect(() => AvgPool([2, 2], [0, 1])).toThrow(/AvgPool\(\[2,2\]\): strides must be a pair of positive integers/);
     expect(() => fanOut(0)).toThrow('fanOut: n must be a positive integer, got 0');
@@ -64,7 +64,7 @@ describe('init: wrong input shapes', () => {
     expect(() => Dense(10).init(k, [-2, 3])).toThrow(/axis 0 must be a positive integer or -1 \(unknown batch\)/);
     expect(() => Dense(10).init(k, [[-1, 3], [-1, 3]])).toThrow('Dense(10): expected one input of shape [N, features], got ([-1,3], [-1,3])');
     expect(() => Dense(10).init(k, [-1, 3], 'float16' as 'float32')).toThrow("Dense(10): unknown dtype 'float16' (float32 or float64)");
-    expect(() => GlobalAvgPool().init(k, [-1, 3])).toThrow(/GlobalAvgPool: expected input shape \[N, H, W, C\] \(NHWC\) \(rank 4\), got \[-1,3\]/);
+    expect(() => GlobalAvgPool().init(k, [-1, 3])).toThrow(/GlobalAvgPool: expected input shape \[N, L, C\] or \[N, H, W, C\] \(rank 3 or 4\), got \[-1,3\]/);
     expect(() => AvgPool([3, 3]).init(k, [-1, 2, 2, 1])).toThrow(/AvgPool\(\[3,3\]\): the window does not fit input \[-1,2,2,1\]/);
   });
 

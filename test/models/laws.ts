@@ -66,6 +66,7 @@ export interface LayerCase {
 
 const img = (h: number, w: number, c: number) => (n: number) => [n, h, w, c];
 const vec = (d: number) => (n: number) => [n, d];
+const seq = (l: number, c: number) => (n: number) => [n, l, c];
 
 export const LAYER_CASES: LayerCase[] = [
   { name: 'Dense ntk + bias', make: () => Dense(4, { W_std: 1.3, b_std: 0.4 }), inputShape: vec(5) },
@@ -135,6 +136,13 @@ export const LAYER_CASES: LayerCase[] = [
     inputShape: vec(3),
   },
   { name: 'wideResnet depth 10, 2 channels', make: () => wideResnet({ depth: 10, constantChannels: 2, numClasses: 2, W_std: 1.4, b_std: 0.1 }), inputShape: img(4, 4, 2) },
+  { name: 'Conv [k] on [N, L, C], SAME stride 2 dilation 2 + bias', make: () => Conv(3, [3], { strides: 2, dilation: [2], padding: 'SAME', W_std: 1.2, b_std: 0.3 }), inputShape: seq(7, 2) },
+  { name: 'ConvTranspose [k] VALID stride 2 standard', make: () => ConvTranspose(2, [3], { strides: [2], parameterization: 'standard', b_std: 0.2 }), inputShape: seq(3, 2) },
+  { name: '1-D: AvgPool [k] SAME, SumPool [k], LayerNorm over [L, C], GlobalAvgPool', make: () => serial(AvgPool([2], [1], 'SAME'), SumPool([3], [2]), LayerNorm({ axis: [1, 2], eps: 1e-3 }), GlobalAvgPool()), inputShape: seq(6, 2) },
+  { name: "Conv ['NCHW', 'OIHW', 'NCHW'] + bias, GlobalSumPool({ channelAxis: 1 })", make: () => serial(Conv(3, [2, 3], { padding: 'SAME', b_std: 0.2, dimensionNumbers: ['NCHW', 'OIHW', 'NCHW'] }), GlobalSumPool({ channelAxis: 1 })), inputShape: (n) => [n, 2, 3, 4] },
+  { name: "Conv ['NCL', 'OIL', 'NLC']", make: () => Conv(2, [2], { dimensionNumbers: ['NCL', 'OIL', 'NLC'] }), inputShape: (n) => [n, 3, 5] },
+  { name: 'NCHW: AvgPool, SumPool SAME stride 2, LayerNorm over [C, H, W], on channel axis 1', make: () => serial(AvgPool([2, 2], undefined, 'VALID', { channelAxis: 1 }), SumPool([2, 1], [2, 2], 'SAME', { channelAxis: 1 }), LayerNorm({ axis: [1, 2, 3], eps: 1e-3, channelAxis: 1 })), inputShape: (n) => [n, 2, 4, 3] },
+  { name: 'Dense { batchAxis: 1, channelAxis: 0 } on [d, N]', make: () => Dense(3, { b_std: 0.3, batchAxis: 1, channelAxis: 0 }), inputShape: (n) => [4, n] },
 ];
 
 /** The layer with `{ key: tg.key(seed) }` passed to every apply (a stochastic layer, made a fixed function). */

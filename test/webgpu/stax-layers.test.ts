@@ -2,7 +2,9 @@
  * The neural-tangents stax parity layers on WebGPU: their infinite-width kernels computed in
  * float32 on the GPU equal the float64 rules on the CPU (every closed-form activation, the fixed
  * Gauss-Hermite rule of ElementwiseNumerical, LayerNorm, Dropout, SumPool / GlobalSumPool and
- * fanInProd in the full position-pair layout, the width scalings s), and Dropout's apply on the
+ * fanInProd in the full position-pair layout, the width scalings s, 1-D networks on [N, L, C] in
+ * both position layouts, channels-first layouts (Conv dimensionNumbers, Dense batchAxis /
+ * channelAxis)), and Dropout's apply on the
  * GPU draws the same masks as on the CPU for the same key. (Gradients and JVPs of every new layer
  * run on the GPU in test/webgpu/laws.test.ts through the shared law table.)
  */
@@ -12,6 +14,7 @@ import type { Backend, Tensor } from '../../engine/index.ts';
 import {
   ABRelu,
   Abs,
+  AvgPool,
   Conv,
   ConvTranspose,
   Cos,
@@ -23,6 +26,7 @@ import {
   Flatten,
   Gaussian,
   Gelu,
+  GlobalAvgPool,
   GlobalSumPool,
   Hermite,
   LayerNorm,
@@ -51,6 +55,9 @@ await describeGpu('stax parity layers on WebGPU', () => {
   const dense2 = () => tg.normal(tg.key(2), [3, 4], 'float64');
   const image = () => tg.normal(tg.key(3), [3, 4, 3, 2], 'float64');
   const smallImage = () => tg.normal(tg.key(6), [2, 3, 3, 2], 'float64');
+  const sequence = () => tg.normal(tg.key(7), [3, 7, 2], 'float64');
+  const sequence2 = () => tg.normal(tg.key(8), [2, 7, 2], 'float64');
+  const channelsFirst = (make: () => Tensor) => () => tg.transpose(make(), [0, 2, 1]);
   const cases: { name: string; net: () => KernelLayer; x: () => Tensor; x2?: () => Tensor; opts?: { spatial?: 'full'; blockSize?: number } }[] = [
     {
       name: 'MLP: LeakyRelu, Gelu, Sin, Abs, ABRelu',
@@ -86,6 +93,34 @@ await describeGpu('stax parity layers on WebGPU', () => {
       net: () => serial(ConvTranspose(3, [2, 2], { strides: 2, padding: 'SAME', ...o }), Relu(), ConvTranspose(2, [3, 2], { strides: [1, 2], ...so }), Erf(), Flatten(), Dense(1, o)),
       x: smallImage,
       opts: { spatial: 'full' },
+    },
+    {
+      name: '1-D, full layout: Conv [k] (strided, dilated) -> Relu -> AvgPool [k] -> ConvTranspose [k] -> LayerNorm -> Erf -> GlobalAvgPool; kernels [N1, N2]',
+      net: () => serial(Conv(4, [3], { strides: 2, dilation: 2, padding: 'SAME', ...o }), Relu(), AvgPool([2], [1], 'SAME'), ConvTranspose(3, [2], { strides: 2, ...so }), LayerNorm({ axis: [1, 2] }), Erf(), GlobalAvgPool(), Dense(1, o)),
+      x: sequence,
+      x2: sequence2,
+    },
+    {
+      name: '1-D, diagonal layout: Conv [k] -> Gelu -> Conv [k]; kernels [N1, N2, L]',
+      net: () => serial(Conv(4, [3], { padding: 'SAME', ...o }), Gelu(), Conv(2, [2], { dilation: 2, ...so })),
+      x: sequence,
+      opts: { blockSize: 2 },
+    },
+    {
+      name: "1-D channels-first on [N, C, L]: Conv ['NCL', 'OIL', 'NCL'] -> LayerNorm -> Relu -> SumPool -> Conv -> Erf -> GlobalSumPool, all on channel axis 1",
+      net: () => {
+        const ncl = { dimensionNumbers: ['NCL', 'OIL', 'NCL'] as const };
+        const axes = { channelAxis: 1 };
+        return serial(Conv(3, [2], { padding: 'SAME', ...o, ...ncl }), LayerNorm({ axis: [1, 2], ...axes }), Relu(), SumPool([2], [1], 'SAME', axes), Conv(2, [3], { ...o, ...ncl }), Erf(), GlobalSumPool(axes), Dense(1, o));
+      },
+      x: channelsFirst(sequence),
+      x2: channelsFirst(sequence2),
+    },
+    {
+      name: 'Dense with batchAxis 1, channelAxis 0 on [features, N]',
+      net: () => serial(Dense(6, { ...o, batchAxis: 1, channelAxis: 0 }), Erf(), Dense(2, { ...o, batchAxis: 1, channelAxis: 0 })),
+      x: () => tg.transpose(dense(), [1, 0]),
+      x2: () => tg.transpose(dense2(), [1, 0]),
     },
     {
       name: 'CNN, diagonal layout: Conv (s) -> LayerNorm -> LeakyRelu -> Flatten',
