@@ -10,8 +10,9 @@
  * to classes (64-byte steps up to 4 KiB, then eighths of a power of two: at most 12.5% waste), and
  * a freed block goes on its class's free list for the next request of that class: training loops
  * and kernel sweeps ask for the same sizes step after step. New blocks come from the top, growing
- * the memory. When the memory cannot grow (its 2 GiB maximum), `alloc` returns -1 and the caller
- * falls back to an ordinary array: slower (copied), never wrong. Memory is never given back to
+ * the memory. When the memory cannot grow (its 2 GiB maximum), neighbouring free blocks are merged
+ * and the smallest that holds the request is split; only when none does, `alloc` returns -1 and
+ * the caller falls back to an ordinary array: slower (copied), never wrong. Memory is never given back to
  * the system (a WebAssembly memory cannot shrink); freed blocks are reused.
  *
  * Only a shared memory can hold resident arrays: growing a non-shared memory detaches its buffer
@@ -49,6 +50,8 @@ const heapOfBuffer = new WeakMap<ArrayBufferLike, WasmHeap>();
 
 export class WasmHeap {
   private top: number;
+  /** The highest top so far: memory above it was never handed out (it is zero). */
+  private highWater: number;
   private readonly freeLists = new Map<number, number[]>();
   private readonly blocks = new Map<number, Block>();
   private readonly finalizer = new FinalizationRegistry<number>((at) => this.free(at));
@@ -60,6 +63,7 @@ export class WasmHeap {
    */
   constructor(private readonly memory: KernelMemory, base: number, readonly resident: boolean, private readonly maxBytes: number) {
     this.top = base;
+    this.highWater = base;
     this.noteBuffer();
   }
 
@@ -68,19 +72,72 @@ export class WasmHeap {
     return this.take(bytes).at;
   }
 
-  /** A block and whether it is fresh memory from the top (zero) rather than a reused one. */
+  /** A block and whether it is fresh memory (never handed out, so zero) rather than a reused one. */
   private take(bytes: number): { at: number; fresh: boolean } {
     const size = blockSize(bytes);
-    let at = this.freeLists.get(size)?.pop();
-    const fresh = at === undefined;
-    if (at === undefined) {
-      if (this.top + size > this.memory.buffer.byteLength && !this.grow(this.top + size)) return { at: -1, fresh };
-      at = this.top;
-      this.top += size;
-    }
+    const reused = this.freeLists.get(size)?.pop();
+    if (reused !== undefined) return this.use(reused, size, false);
+    if (this.fitsAtTop(size)) return this.fromTop(size);
+    // The memory is at its maximum: merge neighbouring free blocks (those at the top lower it),
+    // then take the smallest free block that holds the request, splitting off the rest.
+    this.coalesce();
+    if (this.fitsAtTop(size)) return this.fromTop(size);
+    const at = this.bestFit(size);
+    return at < 0 ? { at: -1, fresh: false } : this.use(at, size, false);
+  }
+
+  private use(at: number, size: number, fresh: boolean): { at: number; fresh: boolean } {
     this.blocks.set(at, { size, refs: 0 });
     this.inUse += size;
     return { at, fresh };
+  }
+
+  private fitsAtTop(size: number): boolean {
+    return this.top + size <= this.memory.buffer.byteLength || this.grow(this.top + size);
+  }
+
+  private fromTop(size: number): { at: number; fresh: boolean } {
+    const at = this.top;
+    this.top += size;
+    const fresh = at >= this.highWater;
+    this.highWater = Math.max(this.highWater, this.top);
+    return this.use(at, size, fresh);
+  }
+
+  /** Merges adjacent free blocks into one each; a run that ends at the top gives its bytes back to it. */
+  private coalesce(): void {
+    const free: [number, number][] = [];
+    for (const [size, list] of this.freeLists) for (const at of list) free.push([at, size]);
+    free.sort((a, b) => a[0] - b[0]);
+    this.freeLists.clear();
+    const runs: [number, number][] = [];
+    for (const [at, size] of free) {
+      const last = runs[runs.length - 1];
+      if (last !== undefined && last[0] + last[1] === at) last[1] += size;
+      else runs.push([at, size]);
+    }
+    const last = runs[runs.length - 1];
+    if (last !== undefined && last[0] + last[1] === this.top) {
+      this.top = last[0];
+      runs.pop();
+    }
+    for (const [at, size] of runs) this.pushFree(at, size);
+  }
+
+  /** The smallest free block of at least `size` bytes, split to `size` (the rest stays free); -1 if none. */
+  private bestFit(size: number): number {
+    let best = -1;
+    for (const [have, list] of this.freeLists) if (have >= size && list.length > 0 && (best < 0 || have < best)) best = have;
+    if (best < 0) return -1;
+    const at = this.freeLists.get(best)!.pop()!;
+    if (best > size) this.pushFree(at + size, best - size);
+    return at;
+  }
+
+  private pushFree(at: number, size: number): void {
+    let list = this.freeLists.get(size);
+    if (list === undefined) this.freeLists.set(size, (list = []));
+    list.push(at);
   }
 
   /** Returns a block (a temporary, or a resident array's when its last holder lets go). */
@@ -89,9 +146,7 @@ export class WasmHeap {
     if (block === undefined) throw new Error(`cpu memory: no block at ${at} to free (freed twice?)`);
     this.blocks.delete(at);
     this.inUse -= block.size;
-    let list = this.freeLists.get(block.size);
-    if (list === undefined) this.freeLists.set(block.size, (list = []));
-    list.push(at);
+    this.pushFree(at, block.size);
   }
 
   /**

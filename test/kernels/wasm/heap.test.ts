@@ -64,6 +64,45 @@ describe.skipIf(!features.threads)('the heap', () => {
     }));
   });
 
+  it('at its maximum, it merges free neighbours and splits the best fit: blocks stay inside the memory and apart, and everything freed can be taken again as one block', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 1, max: 150_000 })), { minLength: 1, maxLength: 120 }), (steps) => {
+      const max = 8 * PAGE;
+      const heap = heapOf(8);
+      const live = new Map<number, number>();
+      for (const [free, bytes] of steps) {
+        if (free && live.size > 0) {
+          const at = [...live.keys()][bytes % live.size];
+          heap.free(at);
+          live.delete(at);
+          continue;
+        }
+        const at = heap.alloc(bytes);
+        if (at < 0) continue;
+        const size = blockSize(bytes);
+        expect(at + size).toBeLessThanOrEqual(max);
+        for (const [other, otherSize] of live) expect(at + size <= other || other + otherSize <= at).toBe(true);
+        live.set(at, size);
+      }
+      for (const at of live.keys()) heap.free(at);
+      // The largest request whose size class fits the whole heap (64 .. max).
+      expect(heap.alloc(max - 64 - 32768)).toBeGreaterThanOrEqual(64);
+    }));
+  });
+
+  it('a resident array is zero in memory handed back to the top and taken again', () => {
+    const heap = heapOf(2);
+    const a = heap.allocArray('float32', 12000)!;
+    const b = heap.allocArray('float32', 12000)!;
+    a.fill(3);
+    b.fill(4);
+    heap.release(a);
+    heap.release(b);
+    // Neither class fits above the top now: the two blocks merge and are split again.
+    const c = heap.allocArray('float32', 30000)!;
+    expect(c).not.toBeNull();
+    expect(c.every((v) => v === 0)).toBe(true);
+  });
+
   it('a freed block freed again is an error naming it', () => {
     const heap = heapOf(4);
     const at = heap.alloc(100);
