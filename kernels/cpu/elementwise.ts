@@ -8,7 +8,7 @@ import { canGenerateCode, type CodegenPolicy } from './codegen.ts';
 import { wasmMinWork, wasmRuntime } from './config.ts';
 import { broadcastBinary, stridedBinaryLoop, stridedBinarySource, type StridedBinaryLoop } from './strided.ts';
 import { broadcastView, materialize } from './views.ts';
-import { allocateOutput } from './storage.ts';
+import { allocateOverwritten } from './storage.ts';
 
 export type CpuInput = KernelInput<TypedArray>;
 export type CpuKernel = (inputs: readonly CpuInput[], params: any, outShape: Shape, dtype: DType) => TypedArray;
@@ -79,7 +79,7 @@ function unary(expr: string, op: UnaryOp, codegen: CodegenPolicy): CpuKernel {
   let loop: UnaryLoop | undefined;
   return ([a], _p, _s, dtype) => {
     loop ??= unaryLoop(expr, codegen);
-    const out = allocateOutput(dtype, a.storage.length);
+    const out = allocateOverwritten(dtype, a.storage.length);
     loop(a.storage, out, out.length, op);
     return out;
   };
@@ -120,38 +120,33 @@ function binary(name: string, expr: string, op: BinaryOp, codegen: CodegenPolicy
   const viaWasm = isWasmBinaryOp(name) ? name : null;
   return ([a, b], _p, outShape, dtype) => {
     loops ??= binaryLoops(expr, op, codegen);
-    const x = a.storage;
-    const y = b.storage;
     if (viaWasm !== null && dtype !== 'int32') {
       const n = sizeOf(outShape);
       const rt = n >= wasmMinWork() ? wasmRuntime() : null;
       const modes = rt === null ? null : wasmModes(a, b, outShape, n);
       if (modes !== null) {
-        const out = wasmBinary(rt!, viaWasm, { data: x, mode: modes[0] }, { data: y, mode: modes[1] }, n, modes[2], allocateOutput(dtype, n));
-        if (out !== null) return out;
+        const out = allocateOverwritten(dtype, n);
+        if (wasmBinary(rt!, viaWasm, { data: a.storage, mode: modes[0] }, { data: b.storage, mode: modes[1] }, n, modes[2], out) !== null) return out;
+        // The Wasm loops could not take it (no room in their memory): the JavaScript loops fill the same array.
+        return binaryInJs(loops, a, b, outShape, out);
       }
     }
-    // Everything that is not one of the flat cases reads the operands through stride-0 axes,
-    // never materializing them.
-    if (shapesEqual(a.shape, b.shape)) {
-      const out = allocateOutput(dtype, x.length);
-      loops.same(x, y, out, out.length);
-      return out;
-    }
-    if (y.length === 1 && shapesEqual(a.shape, outShape)) {
-      const out = allocateOutput(dtype, x.length);
-      loops.right(x, y, out, out.length);
-      return out;
-    }
-    if (x.length === 1 && shapesEqual(b.shape, outShape)) {
-      const out = allocateOutput(dtype, y.length);
-      loops.left(x, y, out, out.length);
-      return out;
-    }
-    const out = allocateOutput(dtype, sizeOf(outShape));
-    broadcastBinary(loops.strided, x, a.shape, y, b.shape, outShape, out);
-    return out;
+    return binaryInJs(loops, a, b, outShape, allocateOverwritten(dtype, sizeOf(outShape)));
   };
+}
+
+/**
+ * The JavaScript loops into `out` (every element written). Everything that is not one of the flat
+ * cases reads the operands through stride-0 axes, never materializing them.
+ */
+function binaryInJs(loops: ReturnType<typeof binaryLoops>, a: CpuInput, b: CpuInput, outShape: Shape, out: TypedArray): TypedArray {
+  const x = a.storage;
+  const y = b.storage;
+  if (shapesEqual(a.shape, b.shape)) loops.same(x, y, out, out.length);
+  else if (y.length === 1 && shapesEqual(a.shape, outShape)) loops.right(x, y, out, out.length);
+  else if (x.length === 1 && shapesEqual(b.shape, outShape)) loops.left(x, y, out, out.length);
+  else broadcastBinary(loops.strided, x, a.shape, y, b.shape, outShape, out);
+  return out;
 }
 
 /**
@@ -234,7 +229,7 @@ export function whereKernel(codegen: CodegenPolicy): CpuKernel {
     const n = sizeOf(outShape);
     const cs = whereOperand(c, outShape, n, c.dtype), as = whereOperand(a, outShape, n, dtype), bs = whereOperand(b, outShape, n, dtype);
     const cConst = cs.length < n, aConst = as.length < n, bConst = bs.length < n;
-    const out = allocateOutput(dtype, n);
+    const out = allocateOverwritten(dtype, n);
     const rt = n >= wasmMinWork() ? wasmRuntime() : null;
     if (rt !== null && wasmWhere(rt, cs, as, bs, n, out) !== null) return out;
     if (!codegen()) {
@@ -260,7 +255,7 @@ export const where = whereKernel(canGenerateCode);
 /** Floats to int32 truncate toward zero and saturate, NaN to 0 (engine/dtype.ts toInt32), as WGSL's i32(). */
 export const cast: CpuKernel = ([a], _p, _s, dtype) => {
   const src = a.storage;
-  const out = allocateOutput(dtype, src.length);
+  const out = allocateOverwritten(dtype, src.length);
   if (dtype === 'int32' && a.dtype !== 'int32') for (let i = 0; i < src.length; i++) out[i] = toInt32(src[i]);
   else out.set(src);
   return out;

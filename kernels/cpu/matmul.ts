@@ -3,7 +3,7 @@ import type { MatmulParams } from '../../engine/primitives/matmul.ts';
 import { broadcastStrides, sizeOf, stridesOf } from '../../engine/shape.ts';
 import type { CpuKernel } from './elementwise.ts';
 import { gemm } from './gemm.ts';
-import { allocateOutput } from './storage.ts';
+import { allocateOverwritten } from './storage.ts';
 
 export const matmul: CpuKernel = ([a, b], { transposeA, transposeB }: MatmulParams, outShape, dtype) => {
   const r = outShape.length;
@@ -12,7 +12,7 @@ export const matmul: CpuKernel = ([a, b], { transposeA, transposeB }: MatmulPara
   const k = transposeA ? a.shape[a.shape.length - 2] : a.shape[a.shape.length - 1];
   const batchShape = outShape.slice(0, -2);
   const batches = sizeOf(batchShape);
-  const out = allocateOutput(dtype, batches * m * n);
+  const out = allocateOverwritten(dtype, batches * m * n);
   // Batch strides in units of whole matrices; broadcast batch axes get stride 0.
   const aStrides = broadcastStrides(a.shape.slice(0, -2), batchShape);
   const bStrides = broadcastStrides(b.shape.slice(0, -2), batchShape);

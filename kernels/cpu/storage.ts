@@ -13,10 +13,18 @@ export function allocateOutput(dtype: DType, size: number): TypedArray {
   return residentArray(dtype, size) ?? allocate(dtype, size);
 }
 
-/** A zeroed resident array, or null when it would be small, int32, or the runtime cannot hold it. */
-function residentArray(dtype: DType, size: number): TypedArray | null {
+/**
+ * An array for the output of a kernel that writes every one of its `size` elements: not zeroed
+ * when it reuses a block (a pass over the memory saved on every matrix product and elementwise op).
+ */
+export function allocateOverwritten(dtype: DType, size: number): TypedArray {
+  return residentArray(dtype, size, false) ?? allocate(dtype, size);
+}
+
+/** A resident array (zeroed unless `zero` is false), or null when it would be small, int32, or the runtime cannot hold it. */
+function residentArray(dtype: DType, size: number, zero = true): TypedArray | null {
   if (dtype === 'int32' || size * (dtype === 'float64' ? 8 : 4) < residentMinBytes()) return null;
-  return wasmRuntime()?.heap.allocArray(dtype, size) ?? null;
+  return wasmRuntime()?.heap.allocArray(dtype, size, zero) ?? null;
 }
 
 /**

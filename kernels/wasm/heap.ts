@@ -150,17 +150,18 @@ export class WasmHeap {
   }
 
   /**
-   * A zeroed resident array of `size` elements (float32 or float64), held once; null when this
-   * heap holds no resident arrays or the memory is full.
+   * A resident array of `size` elements (float32 or float64), held once, zeroed unless `zero` is
+   * false (for a kernel that writes every element); null when this heap holds no resident arrays
+   * or the memory is full.
    */
-  allocArray(dtype: DType, size: number): TypedArray | null {
+  allocArray(dtype: DType, size: number, zero = true): TypedArray | null {
     if (!this.resident || (dtype !== 'float32' && dtype !== 'float64')) return null;
     const E = dtype === 'float64' ? 8 : 4;
     const { at, fresh } = this.take(size * E);
     if (at < 0) return null;
     const array = dtype === 'float64' ? new Float64Array(this.memory.buffer, at, size) : new Float32Array(this.memory.buffer, at, size);
     // Memory from the top was never written (zero); a reused block holds an earlier array's values.
-    if (!fresh) array.fill(0);
+    if (zero && !fresh) array.fill(0);
     this.blocks.get(at)!.refs = 1;
     this.finalizer.register(array, at, array);
     return array;
