@@ -284,7 +284,7 @@ export function computeKernel(layer: AnyLayer, x1In: KernelInput, x2In?: KernelI
     try {
       return toChannelsLast('kernel', x, axes);
     } catch (e) {
-      throw new Error(`kernel: the first layer of ${layer.name} reads batch axis ${axes.batch} and channel axis ${axes.channel}, which ${what} [${x.shape.join(',')}] does not have (${(e as Error).message})`, { cause: e });
+      throw new Error(`kernel: the first layer of ${layer.name} reads batch axis ${axes.batch} and channel axis ${axes.channel}, which ${what} [${x.shape.join(',')}] does not have (${(e as Error).message.replace(/^kernel: /, '')})`, { cause: e });
     }
   };
   const x1 = moved('x1', x1Read);

@@ -186,7 +186,7 @@ describe('axis errors name the layer and the axes', () => {
     const behindFlatten = serial(Flatten(), Dense(3, { batchAxis: 1, channelAxis: 0 })).kernel(seq).ntk!;
     expect(maxDiff(behindFlatten, serial(Flatten(), Dense(3)).kernel(seq).ntk!)).toBe(0);
     expect(() => GlobalSumPool({ channelAxis: 3 }).kernel(tg.zeros([2, 4, 3], 'float64'))).toThrow(
-      'kernel: the first layer of GlobalSumPool reads batch axis 0 and channel axis 3, which x1 [2,4,3] does not have (kernel: channelAxis 3 is out of range for rank-3 activations)',
+      'kernel: the first layer of GlobalSumPool reads batch axis 0 and channel axis 3, which x1 [2,4,3] does not have (channelAxis 3 is out of range for rank-3 activations)',
     );
     const split = serial(fanOut(2), parallel(Dense(2), Dense(2, { batchAxis: 1, channelAxis: 0 })), fanInSum());
     expect(() => split.kernel(tg.zeros([2, 2], 'float64'))).toThrow('kernel: the branches of parallel read their inputs with different batch / channel axes (0/-1, 1/0)');
