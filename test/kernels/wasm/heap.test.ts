@@ -37,23 +37,37 @@ describe('block sizes', () => {
 });
 
 describe.skipIf(!features.threads)('the heap', () => {
+  /**
+   * Runs random allocations (and frees of a live block, picked by the request size) on `heap`,
+   * checking that every block it hands out is 64-byte aligned, inside its `maxPages` memory and
+   * apart from every live one; a refused request (-1) is allowed only where `mayRefuse`. Returns
+   * the live blocks (address to size).
+   */
+  function exercise(heap: WasmHeap, maxPages: number, steps: [boolean, number][], mayRefuse: boolean): Map<number, number> {
+    const live = new Map<number, number>();
+    for (const [free, bytes] of steps) {
+      if (free && live.size > 0) {
+        const at = [...live.keys()][bytes % live.size];
+        heap.free(at);
+        live.delete(at);
+        continue;
+      }
+      const at = heap.alloc(bytes);
+      if (at < 0 && mayRefuse) continue;
+      const size = blockSize(bytes);
+      expect(at).toBeGreaterThanOrEqual(64);
+      expect(at % 64).toBe(0);
+      expect(at + size).toBeLessThanOrEqual(maxPages * PAGE);
+      for (const [other, otherSize] of live) expect(at + size <= other || other + otherSize <= at).toBe(true);
+      live.set(at, size);
+    }
+    return live;
+  }
+
   it('live blocks never overlap, are 64-byte aligned, and freed blocks are reused before the top grows', () => {
     fc.assert(fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 1, max: 20000 })), { minLength: 1, maxLength: 80 }), (steps) => {
       const heap = heapOf(256);
-      const live = new Map<number, number>();
-      for (const [free, bytes] of steps) {
-        if (free && live.size > 0) {
-          const at = [...live.keys()][bytes % live.size];
-          heap.free(at);
-          live.delete(at);
-          continue;
-        }
-        const at = heap.alloc(bytes);
-        expect(at).toBeGreaterThanOrEqual(64);
-        expect(at % 64).toBe(0);
-        for (const [other, size] of live) expect(at + blockSize(bytes) <= other || other + size <= at).toBe(true);
-        live.set(at, blockSize(bytes));
-      }
+      const live = exercise(heap, 256, steps, false);
       // The same requests again, after freeing everything, take no new memory.
       for (const at of live.keys()) heap.free(at);
       const reserved = heap.stats().reservedBytes;
@@ -66,26 +80,11 @@ describe.skipIf(!features.threads)('the heap', () => {
 
   it('at its maximum, it merges free neighbours and splits the best fit: blocks stay inside the memory and apart, and everything freed can be taken again as one block', () => {
     fc.assert(fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 1, max: 150_000 })), { minLength: 1, maxLength: 120 }), (steps) => {
-      const max = 8 * PAGE;
       const heap = heapOf(8);
-      const live = new Map<number, number>();
-      for (const [free, bytes] of steps) {
-        if (free && live.size > 0) {
-          const at = [...live.keys()][bytes % live.size];
-          heap.free(at);
-          live.delete(at);
-          continue;
-        }
-        const at = heap.alloc(bytes);
-        if (at < 0) continue;
-        const size = blockSize(bytes);
-        expect(at + size).toBeLessThanOrEqual(max);
-        for (const [other, otherSize] of live) expect(at + size <= other || other + otherSize <= at).toBe(true);
-        live.set(at, size);
-      }
+      const live = exercise(heap, 8, steps, true);
       for (const at of live.keys()) heap.free(at);
       // The largest request whose size class fits the whole heap (64 .. max).
-      expect(heap.alloc(max - 64 - 32768)).toBeGreaterThanOrEqual(64);
+      expect(heap.alloc(8 * PAGE - 64 - 32768)).toBeGreaterThanOrEqual(64);
     }));
   });
 
