@@ -319,6 +319,33 @@ function checkWeightShape(name: string, x: Tensor, W: Tensor, expected: readonly
 }
 
 /**
+ * What Conv and ConvTranspose share around the conv primitive: their weights (rhs layout, fan-in
+ * C x window, over s_in) and their apply: the checks, the effective weights of the
+ * parameterization, the primitive with the layer's window options, the bias, and the move back to
+ * the layer's layout.
+ */
+function convWeights(
+  name: string, io: ReturnType<typeof convIO>, layout: ConvLayout, filter: readonly number[], width: number,
+  fanInPerChannel: number, hyper: ConvTransposeHyper,
+) {
+  return {
+    drawWeights: (key: Key, cin: number, dtype: DType): Params =>
+      drawWeights(key, layout.weightShape(filter, cin, width), [width], (cin * fanInPerChannel) / hyper.s[0], hyper, checkDType(name, dtype)),
+    apply(params: Params, xIn: Activation, window: tg.Conv2dOptions): Tensor {
+      if (xIn instanceof tg.Tensor) io.checkShape(xIn.shape);
+      const x = checkInputTensor(name, xIn, io.rank, io.inputLayout);
+      const cin = io.imageShape(x.shape)[3];
+      checkWeightShape(name, x, paramLeaf(name, params, 'W'), layout.weightShape(filter, cin, width));
+      return tg.tidy(() => {
+        const e = effective(name, params, cin * fanInPerChannel, hyper);
+        const h = tg.conv2d(io.toImage(x), io.filter(e.W), window);
+        return io.fromImage(e.b === null ? h : tg.add(h, e.b));
+      });
+    },
+  };
+}
+
+/**
  * Convolution, as stax.Conv: 2-D on NHWC images with an HWIO kernel, [N, H, W, C] ->
  * [N, H', W', outChannels], or 1-D with a filter [k] on [N, L, C] with a [k, C, out] (WIO)
  * kernel, [N, L, C] -> [N, L', outChannels]; strides and dilation per axis ([s] or [sh, sw], or
@@ -342,8 +369,8 @@ export function Conv(outChannels: number, filterShape: readonly number[], opts: 
     ...resolveWeightOptions(name, opts, ['strides', 'padding', 'dilation', 'dimensionNumbers']),
   });
   const [f, strides, dilation] = [filter, hyper.strides, hyper.dilation].map(asImageWindow);
-  const fanInPerChannel = f[0] * f[1];
   const width = outChannels * hyper.s[1];
+  const conv = convWeights(name, io, layout, filter, width, f[0] * f[1], hyper);
   const layer: Layer<ConvHyper, Tensor> = {
     name: 'Conv',
     hyper,
@@ -356,21 +383,9 @@ export function Conv(outChannels: number, filterShape: readonly number[], opts: 
       if (out.some((d) => d < 1)) {
         throw new Error(`${name}: the ${hyper.dilation.join('x')}-dilated filter does not fit input ${formatShapeTree(s)} with ${padding} padding`);
       }
-      const cin = img[3];
-      const params = drawWeights(key, layout.weightShape(filter, cin, width), [width], (cin * fanInPerChannel) / hyper.s[0], hyper, checkDType(name, dtype));
-      return { params, outputShape: io.outputShape([img[0], out[0], out[1], width]) };
+      return { params: conv.drawWeights(key, img[3], dtype), outputShape: io.outputShape([img[0], out[0], out[1], width]) };
     },
-    apply(params: Params, xIn: Activation): Tensor {
-      if (xIn instanceof tg.Tensor) io.checkShape(xIn.shape);
-      const x = checkInputTensor(name, xIn, io.rank, io.inputLayout);
-      const cin = io.imageShape(x.shape)[3];
-      checkWeightShape(name, x, paramLeaf(name, params, 'W'), layout.weightShape(filter, cin, width));
-      return tg.tidy(() => {
-        const e = effective(name, params, cin * fanInPerChannel, hyper);
-        const h = tg.conv2d(io.toImage(x), io.filter(e.W), { strides, padding, dilation });
-        return io.fromImage(e.b === null ? h : tg.add(h, e.b));
-      });
-    },
+    apply: (params: Params, xIn: Activation): Tensor => conv.apply(params, xIn, { strides, padding, dilation }),
   };
   return withKernel(layer, convRule(name, hyper));
 }
@@ -384,18 +399,8 @@ export interface ConvTransposeOptions extends WeightOptions {
   dimensionNumbers?: readonly [string, string, string];
 }
 
-export interface ConvTransposeHyper {
-  readonly outChannels: number;
-  /** [k] (1-D) or [kh, kw]; strides alike. */
-  readonly filterShape: readonly number[];
-  readonly strides: readonly number[];
-  readonly padding: ConvPadding;
-  readonly dimensionNumbers: readonly [string, string, string];
-  readonly W_std: number;
-  readonly b_std: number | null;
-  readonly parameterization: Parameterization;
-  readonly s: readonly [number, number];
-}
+/** As Conv's, without dilation (the strides are the upsampling factors). */
+export type ConvTransposeHyper = Omit<ConvHyper, 'dilation'>;
 
 /**
  * Transposed convolution, as stax.ConvTranspose (jax.lax.conv_transpose with an HWIO kernel,
@@ -418,8 +423,8 @@ export function ConvTranspose(outChannels: number, filterShape: readonly number[
   const [f, strides] = [filter, hyper.strides].map(asImageWindow);
   const pads = [0, 1].map((i) => transposePadding(f[i], strides[i], padding)) as [[number, number], [number, number]];
   const outLength = (size: number, i: number) => (size - 1) * strides[i] + 1 + pads[i][0] + pads[i][1] - f[i] + 1;
-  const fanInPerChannel = f[0] * f[1];
   const width = outChannels * hyper.s[1];
+  const conv = convWeights(name, io, layout, filter, width, f[0] * f[1], hyper);
   const layer: Layer<ConvTransposeHyper, Tensor> = {
     name: 'ConvTranspose',
     hyper,
@@ -427,21 +432,9 @@ export function ConvTranspose(outChannels: number, filterShape: readonly number[
     init(key: Key, inputShape: ShapeTree, dtype: DType = 'float32'): InitResult {
       if (Array.isArray(inputShape) && isSingleShape(inputShape)) io.checkShape(inputShape);
       const img = io.imageShape(checkInputShape(name, inputShape, io.rank, io.inputLayout, layout.input.batch));
-      const cin = img[3];
-      const params = drawWeights(key, layout.weightShape(filter, cin, width), [width], (cin * fanInPerChannel) / hyper.s[0], hyper, checkDType(name, dtype));
-      return { params, outputShape: io.outputShape([img[0], outLength(img[1], 0), outLength(img[2], 1), width]) };
+      return { params: conv.drawWeights(key, img[3], dtype), outputShape: io.outputShape([img[0], outLength(img[1], 0), outLength(img[2], 1), width]) };
     },
-    apply(params: Params, xIn: Activation): Tensor {
-      if (xIn instanceof tg.Tensor) io.checkShape(xIn.shape);
-      const x = checkInputTensor(name, xIn, io.rank, io.inputLayout);
-      const cin = io.imageShape(x.shape)[3];
-      checkWeightShape(name, x, paramLeaf(name, params, 'W'), layout.weightShape(filter, cin, width));
-      return tg.tidy(() => {
-        const e = effective(name, params, cin * fanInPerChannel, hyper);
-        const h = tg.conv2d(io.toImage(x), io.filter(e.W), { inputDilation: strides, padding: pads });
-        return io.fromImage(e.b === null ? h : tg.add(h, e.b));
-      });
-    },
+    apply: (params: Params, xIn: Activation): Tensor => conv.apply(params, xIn, { inputDilation: strides, padding: pads }),
   };
   return withKernel(layer, convTransposeRule(name, hyper));
 }
