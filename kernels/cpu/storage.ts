@@ -33,8 +33,9 @@ function residentArray(dtype: DType, size: number, zero = true): TypedArray | nu
  * else `values` itself.
  */
 export function adoptStorage(values: TypedArray): TypedArray {
-  if (heapOf(values) !== undefined) {
-    retainStorage(values);
+  const heap = heapOf(values);
+  if (heap !== undefined) {
+    heap.retain(values);
     return values;
   }
   const resident = values instanceof Int32Array ? null : residentArray(values instanceof Float64Array ? 'float64' : 'float32', values.length);

@@ -12,8 +12,8 @@
  * and kernel sweeps ask for the same sizes step after step. New blocks come from the top, growing
  * the memory. When the memory cannot grow (its 2 GiB maximum), neighbouring free blocks are merged
  * and the smallest that holds the request is split; only when none does, `alloc` returns -1 and
- * the caller falls back to an ordinary array: slower (copied), never wrong. Memory is never given back to
- * the system (a WebAssembly memory cannot shrink); freed blocks are reused.
+ * the caller falls back to an ordinary array: slower (copied), never wrong. Memory is never given
+ * back to the system (a WebAssembly memory cannot shrink); freed blocks are reused.
  *
  * Only a shared memory can hold resident arrays: growing a non-shared memory detaches its buffer
  * and every view of it (views of a SharedArrayBuffer stay valid as it grows). A non-shared heap

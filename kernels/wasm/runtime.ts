@@ -45,7 +45,7 @@ export class WasmRuntime {
   private readonly kernels: Kernel[];
   private readonly scratchBytes: number;
   /** Where the heap starts (above the scratch). */
-  readonly operandBase: number;
+  readonly heapBase: number;
   readonly heap: WasmHeap;
   private pool: WorkerPool | undefined;
   private gen = 0;
@@ -54,8 +54,8 @@ export class WasmRuntime {
 
   constructor(readonly options: RuntimeOptions) {
     this.scratchBytes = roundUp(Math.max(gemmScratchBytes(GEMM_SHAPES.f32), gemmScratchBytes(GEMM_SHAPES.f64)), PAGE);
-    this.operandBase = LAYOUT.scratch + options.threads * this.scratchBytes;
-    const initial = this.operandBase / PAGE + 16;
+    this.heapBase = LAYOUT.scratch + options.threads * this.scratchBytes;
+    const initial = this.heapBase / PAGE + 16;
     const shared = options.shared;
     const mod = new ModuleBuilder({ module: 'env', name: 'memory', initial, maximum: shared ? MAX_PAGES : undefined, shared });
     addGemm(mod, 'f32', options.fma);
@@ -67,7 +67,7 @@ export class WasmRuntime {
     this.memory = new WebAssembly.Memory(shared ? { initial, maximum: MAX_PAGES, shared: true } : { initial });
     const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
     this.kernels = KERNEL_EXPORTS.map((name) => instance.exports[name] as Kernel);
-    this.heap = new WasmHeap(this.memory, this.operandBase, shared, MAX_PAGES * PAGE);
+    this.heap = new WasmHeap(this.memory, this.heapBase, shared, MAX_PAGES * PAGE);
     if (shared && options.threads > 1) {
       this.pool = new WorkerPool({ module, memory: this.memory, scratchOf: (id) => this.scratchOf(id) }, options.threads);
     }

@@ -20,7 +20,7 @@ const features = wasmFeatures();
 const PAGE = 65536;
 
 /** A heap over a fresh shared memory of one page, growing to at most `maxPages`. */
-function heapOf(maxPages: number): WasmHeap {
+function testHeap(maxPages: number): WasmHeap {
   const memory = new WebAssembly.Memory({ initial: 1, maximum: maxPages, shared: true });
   return new WasmHeap(memory, 64, true, maxPages * PAGE);
 }
@@ -66,7 +66,7 @@ describe.skipIf(!features.threads)('the heap', () => {
 
   it('live blocks never overlap, are 64-byte aligned, and freed blocks are reused before the top grows', () => {
     fc.assert(fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 1, max: 20000 })), { minLength: 1, maxLength: 80 }), (steps) => {
-      const heap = heapOf(256);
+      const heap = testHeap(256);
       const live = exercise(heap, 256, steps, false);
       // The same requests again, after freeing everything, take no new memory.
       for (const at of live.keys()) heap.free(at);
@@ -80,7 +80,7 @@ describe.skipIf(!features.threads)('the heap', () => {
 
   it('at its maximum, it merges free neighbours and splits the best fit: blocks stay inside the memory and apart, and everything freed can be taken again as one block', () => {
     fc.assert(fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 1, max: 150_000 })), { minLength: 1, maxLength: 120 }), (steps) => {
-      const heap = heapOf(8);
+      const heap = testHeap(8);
       const live = exercise(heap, 8, steps, true);
       for (const at of live.keys()) heap.free(at);
       // The largest request whose size class fits the whole heap (64 .. max).
@@ -89,7 +89,7 @@ describe.skipIf(!features.threads)('the heap', () => {
   });
 
   it('a resident array is zero in memory handed back to the top and taken again', () => {
-    const heap = heapOf(2);
+    const heap = testHeap(2);
     const a = heap.allocArray('float32', 12000)!;
     const b = heap.allocArray('float32', 12000)!;
     a.fill(3);
@@ -103,14 +103,14 @@ describe.skipIf(!features.threads)('the heap', () => {
   });
 
   it('a freed block freed again is an error naming it', () => {
-    const heap = heapOf(4);
+    const heap = testHeap(4);
     const at = heap.alloc(100);
     heap.free(at);
     expect(() => heap.free(at)).toThrow(`cpu memory: no block at ${at} to free (freed twice?)`);
   });
 
   it('a resident array is zero even in a reused block', () => {
-    const heap = heapOf(4);
+    const heap = testHeap(4);
     const a = heap.allocArray('float64', 1000)!;
     a.fill(7);
     heap.release(a);
@@ -120,7 +120,7 @@ describe.skipIf(!features.threads)('the heap', () => {
   });
 
   it('refuses what the memory cannot hold (-1, or null for an array), and still serves what fits', () => {
-    const heap = heapOf(4);
+    const heap = testHeap(4);
     expect(heap.alloc(5 * PAGE)).toBe(-1);
     expect(heap.allocArray('float32', 2 * PAGE)).toBeNull();
     expect(heap.alloc(PAGE)).toBeGreaterThan(0);
@@ -134,7 +134,7 @@ describe.skipIf(!features.threads)('the heap', () => {
   });
 
   it('int32 arrays are never resident (no kernel reads them in place)', () => {
-    expect(heapOf(4).allocArray('int32', 100)).toBeNull();
+    expect(testHeap(4).allocArray('int32', 100)).toBeNull();
   });
 });
 

@@ -24,7 +24,7 @@ afterAll(() => rt?.stop());
 describe.skipIf(!features.simd)('Wasm runtime failures', () => {
   it('a job that traps (here: operands outside the memory) throws in the caller, then the runtime still computes', () => {
     const d = new Int32Array(rt.memory.buffer, LAYOUT.desc, GEMM_DESC.words);
-    d.set([64, 64, 64, 0x7ff00000, 256, 4, 0x7ff00000, 4, 256, rt.operandBase, 256, 8, 64, 8]);
+    d.set([64, 64, 64, 0x7ff00000, 256, 4, 0x7ff00000, 4, 256, rt.heapBase, 256, 8, 64, 8]);
     expect(() => rt.runJobs('gemm_f32', LAYOUT.desc, 8)).toThrow(/out of bounds|memory access/i);
     // Afterwards an ordinary product is right.
     const m = 37, n = 29, k = 41;
